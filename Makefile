@@ -1,0 +1,58 @@
+# The two commands of the README, and their parts.
+#   make run   — install, migrate the embedded SQLite database, load demo data, serve
+#   make test  — install, lint and type-check, run the suite on SQLite then on PostgreSQL
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PASSPORT := $(VENV)/bin/passport
+HOST ?= 127.0.0.1
+PORT ?= 5000
+DEMO := instance/demo
+export PASSPORT_ENV ?= development
+
+.PHONY: install run test test-sqlite test-postgres lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 || scripts/ensure-packages.sh /usr/lib/python3*/venv:python3-venv
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+run: install
+	@mkdir -p instance
+	$(PASSPORT) db upgrade
+	@test -f $(DEMO)/manifest.json || $(PASSPORT) demo generate --holders 300 --passages 3000 --per-file 1500 --out $(DEMO)
+	$(PASSPORT) demo load $(DEMO)
+	@echo
+	@echo "  Passport API on http://$(HOST):$(PORT)"
+	@echo "    curl http://$(HOST):$(PORT)/health"
+	@echo "    OpenAPI: http://$(HOST):$(PORT)/api/openapi.json"
+	@echo "  Demo data: $(DEMO) (reports in $(DEMO)/reports); try:"
+	@echo "    $(PASSPORT) flux validate $(DEMO)/flux-0001.xml"
+	@echo "    $(PASSPORT) certifiers list"
+	@echo
+	$(PASSPORT) serve --host $(HOST) --port $(PORT)
+
+test: install lint test-sqlite test-postgres
+
+lint: install
+	$(VENV)/bin/ruff check passport ingestion tests benchmarks
+	$(VENV)/bin/mypy
+
+test-sqlite: install
+	$(PY) -m pytest
+
+test-postgres: install
+	@scripts/ensure-packages.sh '/usr/lib/postgresql/*/bin/initdb:postgresql'
+	scripts/with-postgres.sh $(PY) -m pytest
+
+bench: install
+	@scripts/ensure-packages.sh '/usr/lib/postgresql/*/bin/initdb:postgresql'
+	scripts/with-postgres.sh $(PY) -m benchmarks.ingest
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,214 @@
+"""Ingestion benchmark: end to end vs a bare lxml streaming parse + XSD validation.
+
+    python -m benchmarks.ingest [--sizes 10000,100000,200000] [--databases sqlite,postgresql]
+                                [--postgres-url URL] [--out benchmarks/out]
+
+For each size, a compact demo data set is generated once (cached in --out).  For each
+database, a fresh database is migrated and loaded with the identity directory and the
+training files; then, in separate processes so that peak memory is each run's own:
+
+* **bare**: ``iterparse`` with the compiled XSD over the file, freeing each passage — the
+  floor any streaming validator pays;
+* **end to end**: `passport.deposits.service.process` — gate, parse, schema, rules,
+  NIRisation, duplicates, bulk writes, report, one commit.
+
+It prints passages/s, the ratio end-to-end / bare rate, and peak RSS (the loading process,
+and the reader child process that parses while the parent writes).  ``make bench`` runs it
+with a throwaway PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss, reset by exec, so a
+    child does not inherit the peak of the process that forked it)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class _ChildSampler(threading.Thread):
+    """Peak RSS of this process's children (the reader process), sampled every 20 ms."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.wait(0.02):
+            for child in me.children(recursive=True):
+                try:
+                    self.peak_mb = max(self.peak_mb, child.memory_info().rss / 2**20)
+                except psutil.Error:
+                    continue
+
+    def stop(self) -> float:
+        self._stop.set()
+        self.join()
+        return self.peak_mb
+
+
+def bare(path: str) -> dict[str, float]:
+    """Child: the bare streaming parse + validation, timed."""
+    from lxml import etree
+
+    from ingestion.parser import HARDENED, PASSAGE
+    from ingestion.schema import compiled
+
+    schema = compiled("1.1.5")
+    started = time.perf_counter()
+    count = 0
+    for _, el in etree.iterparse(path, events=("end",), tag=PASSAGE, schema=schema, **HARDENED):
+        count += 1
+        el.clear(keep_tail=True)
+        parent = el.getparent()
+        while el.getprevious() is not None:
+            del parent[0]
+    return {"seconds": time.perf_counter() - started, "passages": count, "rss_mb": peak_rss_mb()}
+
+
+def end_to_end(path: str, database_url: str) -> dict[str, float]:
+    """Child: one real ingestion through the deposit service, timed."""
+    from ingestion.pipeline import Source
+    from passport.config import Settings
+    from passport.db import make_engine, make_session_factory, unit_of_work
+    from passport.deposits import service
+    from passport.nir import NirVault
+
+    settings = Settings.from_env({**os.environ, "PASSPORT_DATABASE_URL": database_url})
+    factory = make_session_factory(make_engine(database_url))
+    file = Path(path)
+    sampler = _ChildSampler()
+    sampler.start()
+    started = time.perf_counter()
+    sha256, size = service.file_digest(file)
+    with unit_of_work(factory) as session:
+        deposit_id = service.receive(session, file_name=file.name, sha256=sha256, size=size).id
+    deposit = service.process(factory, deposit_id, Source(file), vault=NirVault(settings),
+                              options=settings.ingest_options())
+    assert deposit is not None
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "status": deposit.status.value,
+            "passages": deposit.passages_total, "ok": deposit.passages_ok,
+            "ko": deposit.passages_ko, "rss_mb": peak_rss_mb(), "reader_rss_mb": sampler.stop()}
+
+
+def _child(*args: str) -> dict[str, float]:
+    out = subprocess.run([sys.executable, "-m", "benchmarks.ingest", *args], check=True,
+                         capture_output=True, text=True, cwd=ROOT)
+    return json.loads(out.stdout.splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def _database(kind: str, work: Path, postgres_url: str | None, label: str) -> str:
+    if kind == "sqlite":
+        path = work / f"bench-{label}.sqlite3"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return f"sqlite:///{path}"
+    if not postgres_url:
+        raise SystemExit("--postgres-url (or PASSPORT_TEST_DATABASE_URL) is needed for postgresql")
+    name = f"bench_{label}_{uuid.uuid4().hex[:6]}"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    return sa.engine.make_url(postgres_url).set(database=name).render_as_string(False)
+
+
+def _prepare(database_url: str, data: Path) -> float:
+    from passport.config import Settings
+    from passport.db import make_engine, make_session_factory, unit_of_work
+    from passport.holders.service import import_identities
+    from passport.migrate import upgrade
+    from passport.nir import NirVault
+    from passport.training.service import import_training_files
+
+    upgrade(database_url)
+    vault = NirVault(Settings.from_env({}))
+    factory = make_session_factory(make_engine(database_url))
+    started = time.perf_counter()
+    with unit_of_work(factory) as session:
+        import_identities(session, data / "identities.csv", vault)
+        import_training_files(session, data / "training_files.csv", vault)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10000,100000,200000")
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--postgres-url", default=os.environ.get("PASSPORT_TEST_DATABASE_URL"))
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, *rest = args.child
+        result = bare(*rest) if kind == "bare" else end_to_end(*rest)
+        print(json.dumps(result))
+        return
+
+    from passport.demo.generate import generate
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        data = args.out / f"data-{size}"
+        if not (data / "manifest.json").exists():
+            generate(data, holders=max(2000, min(size // 2, 100_000)), passages=size,
+                     per_file=size, seed=size, compact=True)
+        manifest = json.loads((data / "manifest.json").read_text())
+        flux = str(data / manifest["files"][0]["file"])
+        megabytes = os.path.getsize(flux) / 1e6
+        for kind in args.databases.split(","):
+            url = _database(kind, args.out, args.postgres_url, f"{size}")
+            prepare = _prepare(url, data)
+            base = _child("--child", "bare", flux)
+            run = _child("--child", "e2e", flux, url)
+            assert run["passages"] == size, run
+            row = {
+                "passages": size, "database": kind, "file_mb": round(megabytes, 1),
+                "e2e_s": round(run["seconds"], 2),
+                "e2e_per_s": round(size / run["seconds"]),
+                "bare_s": round(base["seconds"], 2),
+                "bare_per_s": round(size / base["seconds"]),
+                "ratio": round(base["seconds"] / run["seconds"], 2),
+                "rss_mb": round(run["rss_mb"]), "reader_rss_mb": round(run["reader_rss_mb"]),
+                "bare_rss_mb": round(base["rss_mb"]), "import_s": round(prepare, 1),
+                "ok": run["ok"], "ko": run["ko"],
+            }
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    (args.out / "ingest-results.json").write_text(json.dumps(rows, indent=2))
+    print()
+    print("| passages | db | file MB | end to end s | passages/s | bare s | bare passages/s | "
+          "ratio | peak RSS MB (loader / reader) |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---|")
+    for r in rows:
+        print(f"| {r['passages']:,} | {r['database']} | {r['file_mb']} | {r['e2e_s']} | "
+              f"{r['e2e_per_s']:,} | {r['bare_s']} | {r['bare_per_s']:,} | {r['ratio']} | "
+              f"{r['rss_mb']} / {r['reader_rss_mb']} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""File-level problems: each has a stable machine code and a French message for the report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    """One reason a whole file is rejected, positioned when we know where it is."""
+
+    code: str
+    message: str
+    line: int | None = None
+    column: int | None = None
+    #: The report's ``<type>``: XSD for schema errors, FORMAT for bytes and well-formedness,
+    #: METIER for file-level business checks (registry, mandate, idFlux).
+    kind: str = "FORMAT"
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON shape used by the CLI and the API."""
+        return {
+            "code": self.code,
+            "type": self.kind,
+            "message": self.message,
+            "line": self.line,
+            "column": self.column,
+        }
+
+
+class FileRejected(Exception):
+    """The file is rejected as a whole; nothing of it may be stored."""
+
+    def __init__(self, problems: list[FileProblem]) -> None:
+        super().__init__(problems[0].message if problems else "fichier rejeté")
+        self.problems = problems
+
+    @property
+    def code(self) -> str:
+        """The code of the first problem (the one that stopped the work)."""
+        return self.problems[0].code

@@ -1,0 +1,331 @@
+"""Load one flux file into the holder-centric store, all or nothing.
+
+`ingest` streams the file through the gate, the parser and the rules, resolves holders in
+batches, writes the accepted passages in bulk and builds the report.  It only flushes: the
+caller owns the transaction and commits once, after `ingest` returned, so a crash at any
+point leaves nothing of the file.  A file-level problem raises `FileRejected`; the caller
+rolls back and records the rejection (see `passport.deposits.service`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ingestion.bulk import BulkWriter
+from ingestion.errors import FileProblem, FileRejected
+from ingestion.nirisation import Found, Nirisation
+from ingestion.parser import (
+    CertificationContext,
+    FluxHeader,
+    NeedsPrescan,
+    Prescan,
+    open_gated,
+    prescan,
+)
+from ingestion.pipeline import Batch, Item, Source, read_checked
+from ingestion.report import Report, ReportBuilder
+from ingestion.rules import VALUE_COLUMNS, Problem
+from passport.certifiers.models import Certifier, CertifierContract, Mandate
+from passport.db import chunked, membership, table_of, utcnow
+from passport.deposits.models import Deposit, DepositStatus, FluxReceipt
+from passport.holders.service import holder_ids
+from passport.nir import NirVault
+from passport.records.models import Passage, PassageKey
+from passport.referentials.models import Certification
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int], None]
+
+#: Passage columns written by the bulk insert: ours, the rules' `VALUE_COLUMNS`, the time.
+PASSAGE_COLUMNS = (
+    "holder_id", "deposit_id", "certification_id", "emitter_bcr", "certifier_bcr",
+    "contract_id", "nature_deposant", *VALUE_COLUMNS, "created_at",
+)
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """Knobs of one ingestion run."""
+
+    schema_version: str = "1.1.5"
+    batch_size: int = 2000
+    max_bytes: int = 250 * 1024 * 1024
+    #: Files at least this big are read in a child process (None: always in-process).
+    subprocess_min_bytes: int | None = 1024 * 1024
+
+
+@dataclass
+class IngestResult:
+    """What `ingest` produced (already flushed, not committed)."""
+
+    header: FluxHeader
+    report: Report
+    status: DepositStatus
+
+
+def duplicate_problem(emitter: str, id_technique: str) -> Problem:
+    """The CDC's own message for a passage already stored (spec §7)."""
+    return Problem(
+        "doublon",
+        f"Le passage certification avec le bcr émetteur {emitter} et l'id technique partenaire "
+        f"{id_technique} existe déjà en base",
+        f"The passage with emitter BCR {emitter} and technical id {id_technique} already exists",
+    )
+
+
+def unknown_for_withdrawal(emitter: str, id_technique: str) -> Problem:
+    """A SUPPRESSION naming a passage we do not hold."""
+    return Problem(
+        "suppression_inconnu",
+        f"Aucun passage certification avec le bcr émetteur {emitter} et l'id technique "
+        f"partenaire {id_technique} n'existe en base",
+        f"No passage with emitter BCR {emitter} and technical id {id_technique} exists",
+    )
+
+
+def _reject(code: str, message: str) -> FileRejected:
+    return FileRejected([FileProblem(code, message, kind="METIER")])
+
+
+def check_header(session: Session, header: FluxHeader) -> None:
+    """File-level business checks: certifier registry, mandate, idFlux already received."""
+    emitter, certifier = header.emitter_bcr, header.certifier_bcr
+    if session.scalar(sa.select(sa.exists().select_from(Certifier))):
+        if session.get(Certifier, certifier) is None:
+            raise _reject(
+                "certificateur_inconnu",
+                f"Le certificateur {certifier} n'est pas référencé.",
+            )
+        if session.get(CertifierContract, (certifier, header.contract_id)) is None:
+            raise _reject(
+                "contrat_inconnu",
+                f"Le contrat {header.contract_id} n'est pas référencé pour le certificateur "
+                f"{certifier}.",
+            )
+        if emitter != certifier and session.get(Mandate, (emitter, certifier)) is None:
+            raise _reject(
+                "mandat_absent",
+                f"L'émetteur {emitter} n'est pas mandaté par le certificateur {certifier}.",
+            )
+    receipt = session.get(FluxReceipt, (emitter, header.id_flux))
+    if receipt is not None:
+        raise _reject(
+            "flux_deja_recu",
+            f"Le flux {header.id_flux} a déjà été reçu de l'émetteur {emitter} le "
+            f"{receipt.received_at:%d/%m/%Y à %H:%M} UTC (traitement {receipt.deposit_id}).",
+        )
+
+
+class _Run:
+    """One pass over a file; restarted from scratch when the file needs a prescan."""
+
+    def __init__(
+        self,
+        session: Session,
+        deposit: Deposit,
+        vault: NirVault,
+        options: IngestOptions,
+        progress: Progress | None,
+    ) -> None:
+        self.session = session
+        self.deposit = deposit
+        self.options = options
+        self.progress = progress
+        self.nirisation = Nirisation(session, vault)
+        self.report = ReportBuilder()
+        self.header: FluxHeader | None = None
+        self._certifications: dict[tuple[str, str], int] = {}
+        self._passages = BulkWriter(session, Passage.__tablename__, PASSAGE_COLUMNS)
+        self._keys = BulkWriter(
+            session, PassageKey.__tablename__, ("emitter_bcr", "id_technique", "holder_id")
+        )
+
+    def run(self, batches: Iterator[Batch]) -> None:
+        for batch in batches:
+            if self.header is None and batch.items:
+                self.header = batch.header
+                check_header(self.session, self.header)
+            if batch.items:
+                if self.header.is_suppression:  # type: ignore[union-attr]
+                    self._withdraw([c.id_technique for _, c in batch.items])
+                else:
+                    self._create(batch.items)
+            if self.progress:
+                self.progress(batch.bytes_read)
+        if self.header is None:  # a schema-valid flux always has a passage; defensive
+            raise _reject("vide", "Le flux ne contient aucun passage.")
+
+    def _create(self, batch: list[Item]) -> None:
+        header = self.header
+        assert header is not None and header.emitter_bcr is not None
+        emitter = header.emitter_bcr
+        outcome: list[list[Problem]] = [list(c.errors) for _, c in batch]
+
+        # Duplicates: already stored for this emitter, or twice in this batch.
+        candidates = [i for i, (_, c) in enumerate(batch) if not c.errors]
+        stored = self._stored_keys(emitter, [batch[i][1].id_technique for i in candidates])
+        seen: set[str] = set()
+        for i in candidates:
+            key = batch[i][1].id_technique
+            if key in stored or key in seen:
+                outcome[i].append(duplicate_problem(emitter, key))
+            seen.add(key)
+
+        # NIRisation for what is left.
+        todo = [i for i in candidates if not outcome[i]]
+        found: dict[int, Found] = {}
+        identified = self.nirisation.resolve([batch[i][1].identity for i in todo])
+        for i, result in zip(todo, identified, strict=True):
+            if isinstance(result, Found):
+                found[i] = result
+            else:
+                outcome[i].append(result)
+        holders = self._holder_ids(found.values())
+
+        created_at = self._passages.timestamp(utcnow())
+        rows, keys = [], []
+        for i, result in found.items():
+            cert, checked = batch[i]
+            holder_id = result.holder_id or holders[result.nir_hmac]
+            prefix = (holder_id, self.deposit.id, self._certification_id(cert), emitter,
+                      header.certifier_bcr, header.contract_id, cert.nature_deposant)
+            rows.append((*prefix, *checked.row, created_at))
+            keys.append((emitter, checked.id_technique, holder_id))
+        self._passages.write(rows)
+        self._keys.write(keys)
+        for i, (_, checked) in enumerate(batch):
+            self.report.add(checked.id_technique, outcome[i], checked.warnings)
+
+    def _stored_keys(self, emitter: str, ids: Sequence[str]) -> set[str]:
+        t = table_of(PassageKey)
+        stored: set[str] = set()
+        for condition in membership(self.session, t.c.id_technique, ids):
+            stored.update(self.session.scalars(
+                sa.select(t.c.id_technique).where(t.c.emitter_bcr == emitter, condition)
+            ))
+        return stored
+
+    def _holder_ids(self, found: Iterable[Found]) -> dict[str, int]:
+        wanted = {f.nir_hmac: f for f in found if f.holder_id is None}
+
+        def encrypted(pseudonym: str) -> tuple[bytes, str]:
+            f = wanted[pseudonym]
+            assert f.nir_enc is not None and f.nir_key_id is not None
+            return f.nir_enc, f.nir_key_id
+
+        return holder_ids(self.session, wanted, encrypted)
+
+    def _certification_id(self, cert: CertificationContext) -> int:
+        key = (cert.type or "", cert.code or "")
+        cached = self._certifications.get(key)
+        if cached is not None:
+            return cached
+        t = table_of(Certification)
+        found = self.session.scalar(sa.select(t.c.id).where(t.c.type == key[0], t.c.code == key[1]))
+        if found is None:
+            found = self.session.scalar(
+                sa.insert(t).values(type=key[0], code=key[1], created_at=utcnow()).returning(t.c.id)
+            )
+        assert found is not None
+        self._certifications[key] = found
+        return found
+
+    # -- SUPPRESSION (1.1.5) -------------------------------------------------------
+    def _withdraw(self, ids: list[str]) -> None:
+        header = self.header
+        assert header is not None and header.emitter_bcr is not None
+        emitter = header.emitter_bcr
+        k, p = table_of(PassageKey), table_of(Passage)
+        live: dict[str, int] = {}
+        for condition in membership(self.session, k.c.id_technique, ids):
+            live.update(self.session.execute(
+                sa.select(k.c.id_technique, k.c.holder_id).where(
+                    k.c.emitter_bcr == emitter, condition
+                )
+            ).all())
+        now = utcnow()
+        done: set[str] = set()
+        for id_technique in ids:
+            if id_technique in live and id_technique not in done:
+                done.add(id_technique)
+                self.report.add(id_technique, [], [])
+            else:
+                self.report.add(id_technique, [unknown_for_withdrawal(emitter, id_technique)], [])
+        if not done:
+            return
+        self.session.execute(
+            p.update()
+            .where(
+                p.c.holder_id == sa.bindparam("h"),
+                p.c.emitter_bcr == emitter,
+                p.c.id_technique == sa.bindparam("i"),
+                p.c.withdrawn_at.is_(None),
+            )
+            .values(withdrawn_at=now, withdrawn_by_deposit_id=self.deposit.id),
+            [{"h": live[i], "i": i} for i in done],
+        )
+        for chunk in chunked(sorted(done)):
+            self.session.execute(
+                k.delete().where(k.c.emitter_bcr == emitter, k.c.id_technique.in_(chunk))
+            )
+
+
+def ingest(
+    session: Session,
+    deposit: Deposit,
+    source: Source,
+    vault: NirVault,
+    options: IngestOptions | None = None,
+    progress: Progress | None = None,
+) -> IngestResult:
+    """Process one file into ``session`` (flushed, not committed); see the module docstring."""
+    options = options or IngestOptions()
+
+    def batches(prescanned: Prescan | None = None) -> Iterator[Batch]:
+        return read_checked(
+            source,
+            max_bytes=options.max_bytes,
+            schema_version=options.schema_version,
+            batch_size=options.batch_size,
+            prescanned=prescanned,
+            subprocess_min_bytes=options.subprocess_min_bytes,
+        )
+
+    run = _Run(session, deposit, vault, options, progress)
+    try:
+        with session.begin_nested():
+            run.run(batches())
+    except NeedsPrescan:
+        log.info("deposit %s sends context after its passages: restarting with a prescan",
+                 deposit.id)
+        found = prescan(open_gated(source.open, options.max_bytes))
+        run = _Run(session, deposit, vault, options, progress)
+        run.run(batches(found))
+    header = run.header
+    assert header is not None
+    builder = run.report
+    status = DepositStatus.TRAITE_AVEC_ERREURS if builder.ko else DepositStatus.TRAITE
+    counts = {
+        "passages": builder.ok + builder.ko,
+        "ok": builder.ok,
+        "ko": builder.ko,
+        "warnings": builder.warnings,
+        "ko_by_code": builder.ko_by_code,
+    }
+    report = Report(
+        file_name=deposit.file_name,
+        id_traitement=deposit.id,
+        status=status.value,
+        id_flux=header.id_flux,
+        outcomes=builder.outcomes(),
+        counts=counts,
+    )
+    session.add(FluxReceipt(emitter_bcr=header.emitter_bcr, id_flux=header.id_flux,
+                            deposit_id=deposit.id, received_at=deposit.received_at))
+    return IngestResult(header, report, status)

@@ -1,0 +1,232 @@
+"""The processing report ("accusé de traitement"): built while streaming, rendered on demand.
+
+While a file is processed, `ReportBuilder` writes one compact JSON line per passage into a
+zlib stream, so a 200,000-passage report costs a few MB of compressed bytes, not a list in
+memory.  `Report` reads it back and renders the CDC XML dialect (spec §9) or JSON, streaming.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tempfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+from ingestion.errors import FileProblem
+from ingestion.rules import Problem
+
+REPORT_VERSION = 1
+
+
+def _drain(spool: Any) -> Iterator[str]:
+    spool.seek(0)
+    while chunk := spool.read(256 * 1024):
+        yield chunk
+
+
+def report_file_name(file_name: str, when: dt.date) -> str:
+    """``Accuse_de_traitement_<deposited file name>_<YYYYMMDD>.xml``."""
+    return f"Accuse_de_traitement_{file_name}_{when:%Y%m%d}.xml"
+
+
+class ReportBuilder:
+    """Accumulates passage outcomes, compressed, in document order."""
+
+    def __init__(self) -> None:
+        self._z = zlib.compressobj(6)
+        self._parts: list[bytes] = []
+        self.ok = 0
+        self.ko = 0
+        self.warnings = 0
+        self.ko_by_code: dict[str, int] = {}
+
+    def add(self, id_technique: str, errors: list[Problem], warnings: list[Problem]) -> None:
+        """Record the outcome of one passage (KO when ``errors`` is not empty).
+
+        The common case, OK without warning, is stored as a bare JSON string (the id).
+        """
+        if not errors and not warnings:
+            self.ok += 1
+            chunk = self._z.compress(json.dumps(id_technique, ensure_ascii=False).encode() + b"\n")
+            if chunk:
+                self._parts.append(chunk)
+            return
+        line: dict[str, Any] = {"id": id_technique, "ok": not errors}
+        if errors:
+            self.ko += 1
+            line["errors"] = [e.as_dict() for e in errors]
+            code = errors[0].code
+            self.ko_by_code[code] = self.ko_by_code.get(code, 0) + 1
+        else:
+            self.ok += 1
+        if warnings:
+            self.warnings += 1
+            line["warnings"] = [w.as_dict() for w in warnings]
+        chunk = self._z.compress(json.dumps(line, ensure_ascii=False).encode() + b"\n")
+        if chunk:
+            self._parts.append(chunk)
+
+    def outcomes(self) -> bytes:
+        """The compressed outcomes; the builder must not be used afterwards."""
+        self._parts.append(self._z.flush())
+        return b"".join(self._parts)
+
+
+@dataclass
+class Report:
+    """A stored report: summary fields plus the compressed per-passage outcomes."""
+
+    file_name: str
+    id_traitement: int
+    status: str
+    id_flux: str | None = None
+    errors: list[FileProblem] = field(default_factory=list)
+    outcomes: bytes = b""
+    counts: dict[str, Any] = field(default_factory=dict)
+
+    # -- storage -------------------------------------------------------------------
+    def to_blob(self) -> bytes:
+        """Serialise for `passport.deposits.models.DepositReport.content`."""
+        summary = {
+            "version": REPORT_VERSION,
+            "file_name": self.file_name,
+            "id_traitement": self.id_traitement,
+            "status": self.status,
+            "id_flux": self.id_flux,
+            "errors": [e.as_dict() for e in self.errors],
+            "counts": self.counts,
+        }
+        head = json.dumps(summary, ensure_ascii=False).encode()
+        return len(head).to_bytes(4, "big") + head + self.outcomes
+
+    @classmethod
+    def from_blob(cls, blob: bytes) -> Report:
+        """Inverse of `to_blob`."""
+        size = int.from_bytes(blob[:4], "big")
+        summary = json.loads(blob[4 : 4 + size])
+        return cls(
+            file_name=summary["file_name"],
+            id_traitement=summary["id_traitement"],
+            status=summary["status"],
+            id_flux=summary["id_flux"],
+            errors=[
+                FileProblem(e["code"], e["message"], e["line"], e["column"], e["type"])
+                for e in summary["errors"]
+            ],
+            outcomes=blob[4 + size :],
+            counts=summary["counts"],
+        )
+
+    def passages(self) -> Iterator[dict[str, Any]]:
+        """Outcomes in document order, decompressed incrementally."""
+        for line in self._lines():
+            item = json.loads(line)
+            yield {"id": item, "ok": True} if isinstance(item, str) else item
+
+    def _lines(self) -> Iterator[bytes]:
+        if not self.outcomes:
+            return
+        z = zlib.decompressobj()
+        pending = b""
+        for start in range(0, len(self.outcomes), 64 * 1024):
+            pending += z.decompress(self.outcomes[start : start + 64 * 1024])
+            *lines, pending = pending.split(b"\n")
+            yield from lines
+        pending += z.flush()
+        yield from (line for line in pending.split(b"\n") if line)
+
+    # -- rendering -----------------------------------------------------------------
+    def iter_xml(self) -> Iterator[str]:
+        """The CDC XML dialect, in pieces (no namespace; unused ``ns2`` as real reports)."""
+        yield '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        yield '<rapport xmlns:ns2="urn:cdc:cpf:pc5:rapport:schema">\n'
+        yield f"  <nomFichier>{escape(self.file_name)}</nomFichier>\n"
+        if self.errors:
+            yield f"  <idTraitement>{self.id_traitement}</idTraitement>\n"
+            yield "  <erreurs>\n"
+            for e in self.errors:
+                yield "    <erreur>"
+                yield f"<type>{escape(e.kind)}</type><message>{escape(e.message)}</message>"
+                if e.line is not None:
+                    yield f"<ligne>{e.line}</ligne>"
+                if e.column is not None:
+                    yield f"<colonne>{e.column}</colonne>"
+                yield "</erreur>\n"
+            yield "  </erreurs>\n</rapport>\n"
+            return
+        yield f"  <idFlux>{escape(self.id_flux or '')}</idFlux>\n"
+        yield f"  <idTraitement>{self.id_traitement}</idTraitement>\n"
+        yield "  <PassagesKO>\n"
+        # One pass: KO passages go out at once, OK ids and warnings wait in spools (memory up
+        # to a few MB, then disk), since the CDC layout puts PassagesKO first.
+        with (
+            tempfile.SpooledTemporaryFile(8 * 1024 * 1024, "w+", encoding="utf-8") as oks,
+            tempfile.SpooledTemporaryFile(1024 * 1024, "w+", encoding="utf-8") as warned,
+        ):
+            for p in self.passages():
+                ident = escape(p["id"])
+                if p["ok"]:
+                    oks.write(f"    <idTechnique>{ident}</idTechnique>\n")
+                else:
+                    message = escape(" ; ".join(e["message"] for e in p["errors"]))
+                    yield (
+                        f"    <passage><idTechnique>{ident}</idTechnique>"
+                        f"<messageErreur>{message}</messageErreur></passage>\n"
+                    )
+                for w in p.get("warnings", ()):
+                    warned.write(
+                        f"    <passage><idTechnique>{ident}</idTechnique>"
+                        f"<messageAvertissement>{escape(w['message'])}</messageAvertissement>"
+                        "</passage>\n"
+                    )
+            yield "  </PassagesKO>\n  <PassagesOK>\n"
+            yield from _drain(oks)
+            yield "  </PassagesOK>\n"
+            if warned.tell():
+                # Not in the CDC reports: an extra block at the end, ignored by their readers.
+                yield "  <Avertissements>\n"
+                yield from _drain(warned)
+                yield "  </Avertissements>\n"
+        yield "</rapport>\n"
+
+    def write_xml(self, target: Path) -> None:
+        """Write the XML report to a file, streaming."""
+        with target.open("w", encoding="utf-8") as fh:
+            fh.writelines(self.iter_xml())
+
+    def to_xml(self) -> bytes:
+        """The whole XML report (use `iter_xml` to stream a large one)."""
+        return "".join(self.iter_xml()).encode("utf-8")
+
+    def iter_json(self) -> Iterator[str]:
+        """The JSON report, in pieces: summary fields, then ``passages`` one by one."""
+        head = {
+            "file_name": self.file_name,
+            "id_traitement": self.id_traitement,
+            "id_flux": self.id_flux,
+            "status": self.status,
+            "counts": self.counts,
+            "errors": [e.as_dict() for e in self.errors],
+        }
+        yield json.dumps(head, ensure_ascii=False)[:-1] + ', "passages": ['
+        first = True
+        for p in self.passages():
+            item = {
+                "id_technique": p["id"],
+                "ok": p["ok"],
+                "errors": p.get("errors", []),
+                "warnings": p.get("warnings", []),
+            }
+            yield ("" if first else ", ") + json.dumps(item, ensure_ascii=False)
+            first = False
+        yield "]}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON report as a dict (small reports; the API streams `iter_json`)."""
+        data: dict[str, Any] = json.loads("".join(self.iter_json()))
+        return data

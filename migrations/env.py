@@ -1,0 +1,75 @@
+"""Alembic environment: the database URL comes from `passport.config.Settings`."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from passport import models
+from passport.config import Settings
+from passport.db import make_engine
+
+config = context.config
+target_metadata = models.Base.metadata
+
+
+def _render_item(type_: str, obj: object, autogen_context) -> str | bool:  # type: ignore[no-untyped-def]
+    """Render our column types with plain SQLAlchemy ones, so migrations never import models."""
+    from passport.db import UTCDateTime
+
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
+def _url() -> str:
+    return config.attributes.get("database_url") or Settings.from_env().database_url
+
+
+def run_migrations_offline() -> None:
+    """Emit SQL without a connection (``alembic upgrade --sql``)."""
+    url = _url()
+    context.configure(
+        url=url,
+        target_metadata=target_metadata,
+        literal_binds=True,
+        render_as_batch=url.startswith("sqlite"),
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    """Migrate through a live connection, with lock and statement timeouts on PostgreSQL."""
+    connection = config.attributes.get("connection")
+    if connection is None:
+        engine = make_engine(_url())
+        with engine.connect() as conn:
+            _run(conn)
+        engine.dispose()
+    else:
+        _run(connection)
+
+
+def _run(connection) -> None:  # type: ignore[no-untyped-def]
+    is_postgres = connection.dialect.name == "postgresql"
+    if is_postgres:
+        # Fail fast instead of queueing behind live traffic (Warehouse does the same).
+        connection.exec_driver_sql("SET lock_timeout = '4s'")
+        connection.exec_driver_sql("SET statement_timeout = '5min'")
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=not is_postgres,
+        compare_type=True,
+        render_item=_render_item,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+    if connection.in_transaction():
+        connection.commit()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,0 +1,1 @@
+"""The certifier registry: certification bodies, their contracts and their mandates."""

@@ -1,0 +1,458 @@
+"""The ``passport`` command line.
+
+Each command owns its transaction(s).  Errors print a clear message on stderr and exit
+non-zero (1 for a failed operation, 2 for a usage error, as click does).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from sqlalchemy.orm import Session, sessionmaker
+
+from passport.config import ConfigurationError, Settings
+
+T = TypeVar("T")
+err = Console(stderr=True)
+out = Console(highlight=False, soft_wrap=True)
+
+
+class CliContext:
+    """Settings, engine and sessions, created on first use."""
+
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+        self._factory: sessionmaker[Session] | None = None
+
+    def close(self) -> None:
+        """Close the database connections (at the end of every command)."""
+        if self._factory is not None:
+            bind = self._factory.kw["bind"]
+            bind.dispose()
+            self._factory = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = Settings.from_env()
+            except ConfigurationError as exc:
+                raise click.ClickException(f"configuration: {exc}") from None
+        return self._settings
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        if self._factory is None:
+            from passport.db import make_engine, make_session_factory
+
+            self._factory = make_session_factory(make_engine(self.settings.database_url))
+        return self._factory
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        from passport.db import unit_of_work
+
+        with unit_of_work(self.sessions) as session:
+            yield session
+
+    def vault(self) -> Any:
+        from passport.nir import NirVault
+
+        return NirVault(self.settings)
+
+
+pass_cli = click.make_pass_decorator(CliContext, ensure=True)
+
+
+def _progress(*columns: Any) -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        *columns,
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+
+
+@click.group()
+@click.version_option(package_name="passport")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Skills passport backend: certifier flux ingestion and the passport API."""
+    ctx.call_on_close(ctx.ensure_object(CliContext).close)
+    level = os.environ.get("PASSPORT_LOG_LEVEL", "WARNING").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+# -- db ---------------------------------------------------------------------------------
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@pass_cli
+def db_upgrade(cli: CliContext, revision: str) -> None:
+    """Migrate the configured database to the latest schema."""
+    from passport.migrate import upgrade
+
+    upgrade(cli.settings.database_url, revision)
+    err.print(f"database at {revision}")
+
+
+@db.command("check")
+@pass_cli
+def db_check(cli: CliContext) -> None:
+    """Fail when the models and the migrations disagree."""
+    from alembic.util.exc import CommandError
+
+    from passport.migrate import check
+
+    try:
+        check(cli.settings.database_url)
+    except CommandError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+# -- flux -------------------------------------------------------------------------------
+@main.group()
+def flux() -> None:
+    """Certifier flux files: validate and ingest."""
+
+
+def _schema_option(f: Callable[..., T]) -> Callable[..., T]:
+    return click.option(
+        "--schema",
+        "schema_version",
+        type=click.Choice(["1.1.2", "1.1.5"]),
+        default=None,
+        help="Schema version (default: PASSPORT_FLUX_SCHEMA, else 1.1.5). 1.1.2 gives the "
+        "official verdict and refuses the provisional 1.1.5 additions.",
+    )(f)
+
+
+@flux.command("validate")
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file, per line.")
+@_schema_option
+@pass_cli
+def flux_validate(cli: CliContext, files: tuple[Path, ...], as_json: bool,
+                  schema_version: str | None) -> None:
+    """Check bytes, schema and business rules of FILES without touching the database.
+
+    Exit status: 0 when every file is schema-valid, 1 when one is not, 2 on usage errors.
+    """
+    from ingestion.pipeline import Source
+    from ingestion.validate import validate
+
+    options = cli.settings.ingest_options(schema_version)
+    all_valid = True
+    for path in files:
+        result = validate(str(path), Source(path), max_bytes=options.max_bytes,
+                          schema_version=options.schema_version,
+                          subprocess_min_bytes=options.subprocess_min_bytes)
+        all_valid &= result.schema_valid
+        if as_json:
+            click.echo(json.dumps(result.as_dict(), ensure_ascii=False))
+            continue
+        if not result.schema_valid:
+            out.print(f"[red]✗[/red] {path}: {len(result.errors)} problem(s)")
+            for problem in result.errors:
+                where = f"{problem.line}:{problem.column}" if problem.line else "-"
+                out.print(f"    {where} [{problem.code}] {problem.message}", markup=False)
+            continue
+        ko = [p for p in result.passages if not p["ok"]]
+        out.print(f"[green]✓[/green] {path}: schema valid, {len(result.passages)} passages, "
+                  f"{len(ko)} breaking business rules")
+        for p in ko:
+            out.print(f"    {p['id_technique']}: {' ; '.join(p['messages'])}", markup=False)
+    sys.exit(0 if all_valid else 1)
+
+
+@flux.command("ingest")
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Where to write each processing report (XML).")
+@_schema_option
+@pass_cli
+def flux_ingest(cli: CliContext, files: tuple[Path, ...], report_dir: Path,
+                schema_version: str | None) -> None:
+    """Process FILES into the store and write their processing reports.
+
+    Exit status 0 when every file was processed (even with KO passages), 1 when a file was
+    rejected as a whole.
+    """
+    summaries = ingest_files(cli, files, report_dir, schema_version)
+    table = Table(title="Ingestion")
+    for column in ("file", "status", "passages", "OK", "KO", "warnings", "seconds", "report"):
+        table.add_column(column)
+    for s in summaries:
+        table.add_row(s["file"], s["status"], str(s["passages"]), str(s["ok"]), str(s["ko"]),
+                      str(s["warnings"]), f"{s['seconds']:.1f}", s["report"])
+    out.print(table)
+    rejected = [s for s in summaries if s["status"] == "REJETE"]
+    total_ok = sum(s["ok"] for s in summaries)
+    total_ko = sum(s["ko"] for s in summaries)
+    out.print(f"{len(summaries)} file(s): {total_ok} passages OK, {total_ko} KO, "
+              f"{len(rejected)} file(s) rejected, {sum(s['seconds'] for s in summaries):.1f} s")
+    for s in rejected:
+        out.print(f"  {s['file']}: [{s['error_code']}] {s['error']}", markup=False)
+    sys.exit(1 if rejected else 0)
+
+
+def _advance(progress: Progress, task: Any, done: int) -> None:
+    progress.update(task, completed=done)
+
+
+def ingest_files(cli: CliContext, files: tuple[Path, ...] | list[Path], report_dir: Path,
+                 schema_version: str | None = None) -> list[dict[str, Any]]:
+    """Ingest files one by one; return a summary per file (also used by ``demo load``)."""
+    from ingestion.pipeline import Source
+    from ingestion.report import report_file_name
+    from passport.deposits import service
+
+    options = cli.settings.ingest_options(schema_version)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    vault = cli.vault()
+    summaries = []
+    with _progress(DownloadColumn()) as progress:
+        for path in files:
+            started = time.perf_counter()
+            sha256, size = service.file_digest(path)
+            task = progress.add_task(path.name, total=size)
+            with cli.transaction() as session:
+                deposit_id = service.receive(session, file_name=path.name, sha256=sha256,
+                                             size=size).id
+            deposit = service.process(
+                cli.sessions, deposit_id, Source(path), vault=vault, options=options,
+                progress=functools.partial(_advance, progress, task),
+            )
+            progress.remove_task(task)
+            if deposit is None:
+                raise click.ClickException(f"{path}: deposit {deposit_id} is being processed "
+                                           "by another run")
+            with cli.transaction() as session:
+                report = service.load_report(session, deposit_id)
+            assert report is not None
+            target = report_dir / report_file_name(path.name, deposit.received_at.date())
+            report.write_xml(target)
+            summaries.append({
+                "file": str(path), "deposit": deposit_id, "status": deposit.status.value,
+                "passages": deposit.passages_total, "ok": deposit.passages_ok,
+                "ko": deposit.passages_ko, "warnings": deposit.warnings_count,
+                "seconds": time.perf_counter() - started, "report": str(target),
+                "error_code": deposit.error_code, "error": deposit.error_message,
+            })
+    return summaries
+
+
+# -- imports ----------------------------------------------------------------------------
+def _run_import(cli: CliContext, path: Path, label: str,
+                action: Callable[[Session, Path, Any, Callable[[int], None]], int]) -> None:
+    from passport.csvimport import ImportFailed, count_rows
+
+    started = time.perf_counter()
+    total = count_rows(path)
+    try:
+        with _progress(MofNCompleteColumn()) as progress, cli.transaction() as session:
+            task = progress.add_task(label, total=total)
+            count = action(session, path, cli.vault(),
+                           lambda done: progress.update(task, completed=done))
+    except ImportFailed as exc:
+        where = f"line {exc.line}: " if exc.line else ""
+        raise click.ClickException(f"{path}: {where}{exc.message} (nothing was imported)") from None
+    err.print(f"{count} {label} imported from {path} in {time.perf_counter() - started:.1f} s")
+
+
+@main.group()
+def identities() -> None:
+    """The identity directory extract (NIR and civil status) used for NIRisation."""
+
+
+@identities.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_cli
+def identities_import(cli: CliContext, file: Path) -> None:
+    """Load an identity extract CSV (upsert by NIR; idempotent)."""
+    from passport.holders.service import import_identities
+
+    _run_import(cli, file, "identities", import_identities)
+
+
+@main.group("training-files")
+def training_files() -> None:
+    """CPF training files ("dossiers de formation")."""
+
+
+@training_files.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_cli
+def training_files_import(cli: CliContext, file: Path) -> None:
+    """Load a CPF training files CSV (upsert by id_dossier; idempotent)."""
+    from passport.training.service import import_training_files
+
+    _run_import(cli, file, "training files", import_training_files)
+
+
+# -- certifiers -------------------------------------------------------------------------
+@main.group()
+def certifiers() -> None:
+    """The certifier registry. While it is empty, any certifier may file."""
+
+
+@certifiers.command("add")
+@click.option("--bcr", required=True, help="The certifier's 8-character BCR.")
+@click.option("--contrat", "contracts", multiple=True, required=True,
+              help="A CDC contract id (repeatable).")
+@click.option("--name", default=None)
+@click.option("--siret", default=None)
+@pass_cli
+def certifiers_add(cli: CliContext, bcr: str, contracts: tuple[str, ...], name: str | None,
+                   siret: str | None) -> None:
+    """Register a certifier and its contract(s)."""
+    from passport.certifiers.service import RegistryError, add_certifier
+
+    try:
+        with cli.transaction() as session:
+            add_certifier(session, bcr, list(contracts), name, siret)
+    except RegistryError as exc:
+        raise click.ClickException(str(exc)) from None
+    err.print(f"certifier {bcr} registered with contract(s) {', '.join(contracts)}")
+
+
+@certifiers.command("mandate")
+@click.option("--depositor", required=True, help="BCR of the mandated third party.")
+@click.option("--certifier", required=True, help="BCR of the certifier giving the mandate.")
+@pass_cli
+def certifiers_mandate(cli: CliContext, depositor: str, certifier: str) -> None:
+    """Allow a third party to file on behalf of a certifier."""
+    from passport.certifiers.service import RegistryError, add_mandate
+
+    try:
+        with cli.transaction() as session:
+            add_mandate(session, depositor, certifier)
+    except RegistryError as exc:
+        raise click.ClickException(str(exc)) from None
+    err.print(f"{depositor} may now file for {certifier}")
+
+
+@certifiers.command("list")
+@pass_cli
+def certifiers_list(cli: CliContext) -> None:
+    """Show the registry."""
+    from passport.certifiers.service import registry
+
+    table = Table()
+    for column in ("BCR", "name", "SIRET", "contracts", "mandated depositors"):
+        table.add_column(column)
+    with cli.transaction() as session:
+        for certifier, contracts, depositors in registry(session):
+            table.add_row(certifier.bcr, certifier.name or "", certifier.siret or "",
+                          ", ".join(contracts), ", ".join(depositors))
+    out.print(table)
+
+
+# -- serve ------------------------------------------------------------------------------
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=None, type=int,
+              help="gunicorn workers (production; default 2 × cores + 1).")
+@pass_cli
+def serve(cli: CliContext, host: str, port: int, workers: int | None) -> None:
+    """Run the HTTP service: Flask's server in development, gunicorn otherwise."""
+    from passport.app import create_app
+
+    app = create_app(cli.settings)
+    if cli.settings.env == "development":
+        app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+        return
+    from passport.gunicorn import serve as gunicorn_serve
+
+    gunicorn_serve(app, host, port, workers or (2 * (os.cpu_count() or 1) + 1))
+
+
+# -- demo -------------------------------------------------------------------------------
+@main.group()
+def demo() -> None:
+    """Synthetic demo data."""
+
+
+@demo.command("generate")
+@click.option("--holders", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--passages", type=click.IntRange(min=0), default=2000, show_default=True)
+@click.option("--per-file", type=click.IntRange(1, 200_000), default=200_000, show_default=True,
+              help="Passages per flux file (the CDC portal's maximum is 200,000).")
+@click.option("--seed", type=int, default=20210701, show_default=True)
+@click.option("--compact", is_flag=True,
+              help="Default namespace instead of the cpf: prefix (about 20% smaller files).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+def demo_generate(holders: int, passages: int, per_file: int, seed: int, compact: bool,
+                  out_dir: Path) -> None:
+    """Write identities.csv, training_files.csv, flux-NNNN.xml and manifest.json to OUT."""
+    from passport.demo.generate import generate
+
+    started = time.perf_counter()
+    manifest = generate(out_dir, holders=holders, passages=passages, per_file=per_file,
+                        seed=seed, compact=compact)
+    err.print(f"{manifest['holders']} holders, {manifest['training_files']} training files, "
+              f"{len(manifest['files'])} flux file(s) written to {out_dir} "
+              f"in {time.perf_counter() - started:.1f} s")
+
+
+@demo.command("load")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@pass_cli
+def demo_load(cli: CliContext, directory: Path) -> None:
+    """Register the demo certifiers, import identities and training files, ingest the flux."""
+    from passport.certifiers.service import add_certifier, add_mandate
+    from passport.deposits.models import FluxReceipt
+    from passport.holders.service import import_identities
+    from passport.training.service import import_training_files
+
+    manifest_path = directory / "manifest.json"
+    if not manifest_path.exists():
+        raise click.ClickException(f"{directory} has no manifest.json (passport demo generate)")
+    manifest = json.loads(manifest_path.read_text())
+    with cli.transaction() as session:
+        for c in manifest["certifiers"]:
+            add_certifier(session, c["bcr"], [c["contract"]], c["name"], c["siret"])
+        for m in manifest["mandates"]:
+            add_mandate(session, m["depositor"], m["certifier"])
+    _run_import(cli, directory / "identities.csv", "identities", import_identities)
+    _run_import(cli, directory / "training_files.csv", "training files", import_training_files)
+    with cli.transaction() as session:
+        # Loading twice (make run after make run) must not re-send the same idFlux.
+        pending = [f for f in manifest["files"]
+                   if session.get(FluxReceipt, (f["emitter"], f["id_flux"])) is None]
+    for f in manifest["files"]:
+        if f not in pending:
+            err.print(f"{f['file']}: already loaded")
+    summaries = ingest_files(cli, [directory / f["file"] for f in pending], directory / "reports")
+    for s in summaries:
+        err.print(f"{Path(s['file']).name}: {s['status']} ({s['ok']} OK, {s['ko']} KO)")

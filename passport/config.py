@@ -1,0 +1,187 @@
+"""Settings read from ``PASSPORT_*`` environment variables, with safe development defaults.
+
+The same `Settings` object serves the web app, the CLI and the workers, so nothing here
+imports Flask.  Production (``PASSPORT_ENV=production``) refuses to start with missing or
+development secrets: see `Settings.check`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ingestion.loader import IngestOptions
+
+ENVIRONMENTS = ("development", "test", "production")
+
+# Development keys are derived from public strings: anyone can recompute them, which is
+# exactly why production refuses them.
+_DEV_HMAC_KEY = hashlib.sha256(b"passport development NIR HMAC key").digest()
+_DEV_ENC_KEY = hashlib.sha256(b"passport development NIR encryption key").digest()
+_MIN_KEY_BYTES = 32
+
+
+class ConfigurationError(Exception):
+    """A setting is missing, malformed or unsafe for the current environment."""
+
+
+def _decode_key(name: str, value: str) -> bytes:
+    """Decode a key given as base64 (standard or URL-safe) or hex."""
+    value = value.strip()
+    for decoder in (bytes.fromhex, base64.b64decode, base64.urlsafe_b64decode):
+        try:
+            return decoder(value)
+        except (ValueError, binascii.Error):
+            continue
+    raise ConfigurationError(f"{name} is neither hex nor base64")
+
+
+def _parse_keyring(name: str, value: str) -> dict[str, bytes]:
+    """Parse ``kid:key,kid:key`` into a mapping (old keys kept for decryption only)."""
+    ring: dict[str, bytes] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        kid, sep, key = item.partition(":")
+        if not sep or not kid:
+            raise ConfigurationError(f"{name}: expected kid:key pairs separated by commas")
+        ring[kid] = _decode_key(name, key)
+    return ring
+
+
+def _int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{name} must be a boolean, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the service; build it with `Settings.from_env`."""
+
+    env: str = "development"
+    instance_dir: Path = Path("instance")
+    database_url: str = ""
+    nir_hmac_key: bytes = _DEV_HMAC_KEY
+    nir_encryption_key_id: str = "dev"
+    nir_encryption_keys: Mapping[str, bytes] = field(default_factory=lambda: {"dev": _DEV_ENC_KEY})
+    max_upload_bytes: int = 250 * 1024 * 1024
+    storage_dir: Path = Path("instance/storage")
+    flux_schema: str = "1.1.5"
+    ingest_batch_size: int = 2000
+    #: Files at least this big are parsed in a child process (-1: never).
+    ingest_subprocess_min_bytes: int = 1024 * 1024
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings from ``environ`` (default: the process environment)."""
+        environ = os.environ if environ is None else environ
+        env = environ.get("PASSPORT_ENV", "development")
+        if env not in ENVIRONMENTS:
+            raise ConfigurationError(f"PASSPORT_ENV must be one of {', '.join(ENVIRONMENTS)}")
+        instance_dir = Path(environ.get("PASSPORT_INSTANCE_DIR", "instance"))
+        database_url = environ.get("PASSPORT_DATABASE_URL") or (
+            f"sqlite:///{(instance_dir / 'passport.sqlite3').resolve()}"
+        )
+
+        hmac_raw = environ.get("PASSPORT_NIR_HMAC_KEY")
+        nir_hmac_key = _decode_key("PASSPORT_NIR_HMAC_KEY", hmac_raw) if hmac_raw else _DEV_HMAC_KEY
+
+        enc_raw = environ.get("PASSPORT_NIR_ENCRYPTION_KEY")
+        if enc_raw:
+            key_id = environ.get("PASSPORT_NIR_ENCRYPTION_KEY_ID", "k1")
+            keys = {key_id: _decode_key("PASSPORT_NIR_ENCRYPTION_KEY", enc_raw)}
+        else:
+            key_id, keys = "dev", {"dev": _DEV_ENC_KEY}
+        old = _parse_keyring(
+            "PASSPORT_NIR_ENCRYPTION_OLD_KEYS", environ.get("PASSPORT_NIR_ENCRYPTION_OLD_KEYS", "")
+        )
+        keys = {**old, **keys}
+
+        flux_schema = environ.get("PASSPORT_FLUX_SCHEMA", "1.1.5")
+        if flux_schema not in ("1.1.2", "1.1.5"):
+            raise ConfigurationError("PASSPORT_FLUX_SCHEMA must be 1.1.2 or 1.1.5")
+
+        settings = cls(
+            env=env,
+            instance_dir=instance_dir,
+            database_url=database_url,
+            nir_hmac_key=nir_hmac_key,
+            nir_encryption_key_id=key_id,
+            nir_encryption_keys=keys,
+            max_upload_bytes=_int(environ, "PASSPORT_MAX_UPLOAD_BYTES", 250 * 1024 * 1024),
+            storage_dir=Path(environ.get("PASSPORT_STORAGE_DIR", str(instance_dir / "storage"))),
+            flux_schema=flux_schema,
+            ingest_batch_size=_int(environ, "PASSPORT_INGEST_BATCH_SIZE", 2000),
+            ingest_subprocess_min_bytes=_int(
+                environ, "PASSPORT_INGEST_SUBPROCESS_MIN_BYTES", 1024 * 1024
+            ),
+            log_level=environ.get("PASSPORT_LOG_LEVEL", "INFO"),
+        )
+        settings.check()
+        return settings
+
+    def ingest_options(self, schema_version: str | None = None) -> IngestOptions:
+        """Ingestion options from these settings."""
+        from ingestion.loader import IngestOptions
+
+        threshold = self.ingest_subprocess_min_bytes
+        return IngestOptions(
+            schema_version=schema_version or self.flux_schema,
+            batch_size=self.ingest_batch_size,
+            max_bytes=self.max_upload_bytes,
+            subprocess_min_bytes=None if threshold < 0 else threshold,
+        )
+
+    @property
+    def is_production(self) -> bool:
+        """True when running with production safety checks."""
+        return self.env == "production"
+
+    def check(self) -> None:
+        """Refuse unsafe settings: production needs real, strong secrets and a server database."""
+        if self.max_upload_bytes <= 0:
+            raise ConfigurationError("PASSPORT_MAX_UPLOAD_BYTES must be positive")
+        if self.ingest_batch_size <= 0:
+            raise ConfigurationError("PASSPORT_INGEST_BATCH_SIZE must be positive")
+        if self.nir_encryption_key_id not in self.nir_encryption_keys:
+            raise ConfigurationError("current NIR encryption key id has no key")
+        for kid, key in self.nir_encryption_keys.items():
+            if len(key) not in (16, 24, 32):
+                raise ConfigurationError(f"NIR encryption key {kid!r} must be 16, 24 or 32 bytes")
+        if not self.is_production:
+            return
+        problems = []
+        if self.nir_hmac_key == _DEV_HMAC_KEY:
+            problems.append("PASSPORT_NIR_HMAC_KEY is not set")
+        elif len(self.nir_hmac_key) < _MIN_KEY_BYTES:
+            problems.append(f"PASSPORT_NIR_HMAC_KEY must hold at least {_MIN_KEY_BYTES} bytes")
+        if _DEV_ENC_KEY in self.nir_encryption_keys.values():
+            problems.append("PASSPORT_NIR_ENCRYPTION_KEY is not set (development key in use)")
+        elif len(self.nir_encryption_keys[self.nir_encryption_key_id]) != 32:
+            problems.append("PASSPORT_NIR_ENCRYPTION_KEY must be 32 bytes (AES-256-GCM)")
+        if self.nir_hmac_key in self.nir_encryption_keys.values():
+            problems.append("the NIR HMAC and encryption keys must differ")
+        if problems:
+            raise ConfigurationError("refusing to start in production: " + "; ".join(problems))

@@ -1,0 +1,95 @@
+"""Strict CSV reading for the imports: UTF-8, comma-separated, header line, empty = unknown."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+
+class ImportFailed(Exception):
+    """A row (or the header) is bad; nothing of the import is kept."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+        self.message = message
+
+
+def count_rows(path: Path) -> int:
+    """Data lines in the file (for the progress bar); cheap, binary."""
+    with path.open("rb") as fh:
+        return max(sum(1 for _ in fh) - 1, 0)
+
+
+def read_rows(
+    path: Path, required: Sequence[str], optional: Sequence[str] = ()
+) -> Iterator[tuple[int, dict[str, str | None]]]:
+    """Yield ``(line number, row)`` with empty cells as None; raise `ImportFailed`."""
+    try:
+        fh = path.open(encoding="utf-8", newline="")
+        with fh:
+            reader = csv.reader(fh, strict=True)
+            try:
+                header = next(reader)
+            except StopIteration:
+                raise ImportFailed(1, "the file is empty (a header line is expected)") from None
+            header = [h.strip().lstrip("\ufeff") for h in header]
+            missing = [c for c in required if c not in header]
+            unknown = [c for c in header if c not in required and c not in optional]
+            if missing or unknown:
+                parts = []
+                if missing:
+                    parts.append("missing column(s): " + ", ".join(missing))
+                if unknown:
+                    parts.append("unknown column(s): " + ", ".join(unknown))
+                raise ImportFailed(1, "; ".join(parts) + f"; expected: {','.join(required)}")
+            for cells in reader:
+                line = reader.line_num
+                if not cells or cells == [""]:
+                    continue
+                if len(cells) != len(header):
+                    raise ImportFailed(
+                        line, f"{len(cells)} cells where the header has {len(header)}"
+                    )
+                yield line, {k: (v.strip() or None) for k, v in zip(header, cells, strict=True)}
+    except UnicodeDecodeError as exc:
+        raise ImportFailed(0, f"the file is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except csv.Error as exc:
+        raise ImportFailed(0, f"malformed CSV: {exc}") from None
+
+
+def require(row: dict[str, str | None], name: str, line: int) -> str:
+    """A cell that may not be empty."""
+    value = row.get(name)
+    if value is None:
+        raise ImportFailed(line, f"{name} is required")
+    return value
+
+
+def parse_cell(row: dict[str, str | None], name: str, line: int, parse: Callable[[str], Any]) -> Any:
+    """Parse an optional cell with ``parse``; a ValueError names the column and line."""
+    value = row.get(name)
+    if value is None:
+        return None
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise ImportFailed(line, f"{name}: {exc}") from None
+
+
+def upsert(
+    session: Session, table: sa.Table, rows: list[dict[str, Any]], key: Sequence[str]
+) -> None:
+    """Insert rows, updating every other column on a conflict on ``key`` (PG and SQLite)."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    update = {c: insert.excluded[c] for c in rows[0] if c not in key}
+    session.execute(insert.on_conflict_do_update(index_elements=list(key), set_=update), rows)

@@ -1,0 +1,1 @@
+"""Demo data: synthetic generator and loader used by make run, tests and benchmarks."""

@@ -1,0 +1,1 @@
+"""Deposits: received certifier files, their processing state and reports."""

@@ -1,0 +1,86 @@
+"""Deposits (received flux files), their reports, and the idFlux already received."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from passport.db import Base, utcnow
+from passport.types import enum_column
+
+
+class DepositStatus(enum.Enum):
+    """Life cycle of a deposit: ``RECU → EN_COURS → TRAITE | TRAITE_AVEC_ERREURS | REJETE``."""
+
+    RECU = "RECU"
+    EN_COURS = "EN_COURS"
+    TRAITE = "TRAITE"
+    TRAITE_AVEC_ERREURS = "TRAITE_AVEC_ERREURS"
+    REJETE = "REJETE"
+
+    @property
+    def is_final(self) -> bool:
+        """True once processing is over, whatever the outcome."""
+        return self in (DepositStatus.TRAITE, DepositStatus.TRAITE_AVEC_ERREURS, DepositStatus.REJETE)
+
+
+class Deposit(Base):
+    """A received flux file and where its processing stands."""
+
+    __tablename__ = "deposits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    file_name: Mapped[str] = mapped_column(sa.String(255))
+    sha256: Mapped[str] = mapped_column(sa.String(64), index=True)
+    size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    #: BCR of the authenticated client that uploaded the file (API) or None (CLI).
+    submitted_by: Mapped[str | None] = mapped_column(sa.String(8), index=True)
+    source: Mapped[str] = mapped_column(sa.String(10), default="cli")
+    storage_path: Mapped[str | None] = mapped_column(sa.String(1024))
+    emitter_bcr: Mapped[str | None] = mapped_column(sa.String(8), index=True)
+    certifier_bcr: Mapped[str | None] = mapped_column(sa.String(8), index=True)
+    contract_id: Mapped[str | None] = mapped_column(sa.String(20))
+    id_flux: Mapped[str | None] = mapped_column(sa.String(50))
+    horodatage: Mapped[str | None] = mapped_column(sa.String(40))
+    action: Mapped[str | None] = mapped_column(sa.String(12))
+    status: Mapped[DepositStatus] = mapped_column(
+        enum_column(DepositStatus), default=DepositStatus.RECU, index=True
+    )
+    passages_total: Mapped[int] = mapped_column(default=0)
+    passages_ok: Mapped[int] = mapped_column(default=0)
+    passages_ko: Mapped[int] = mapped_column(default=0)
+    warnings_count: Mapped[int] = mapped_column(default=0)
+    error_code: Mapped[str | None] = mapped_column(sa.String(40))
+    error_message: Mapped[str | None] = mapped_column(sa.Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    #: Who holds the claim: ``host:pid`` of the processing process.
+    worker: Mapped[str | None] = mapped_column(sa.String(100))
+    lease_expires_at: Mapped[dt.datetime | None]
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+
+
+class DepositReport(Base):
+    """The processing report of a deposit, stored compressed (see `ingestion.report`)."""
+
+    __tablename__ = "deposit_reports"
+
+    deposit_id: Mapped[int] = mapped_column(sa.ForeignKey("deposits.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(sa.SmallInteger, default=1)
+    content: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class FluxReceipt(Base):
+    """An ``idFlux`` processed for an emitter: the same idFlux again rejects the file."""
+
+    __tablename__ = "flux_receipts"
+
+    emitter_bcr: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
+    id_flux: Mapped[str] = mapped_column(sa.String(50), primary_key=True)
+    deposit_id: Mapped[int] = mapped_column(sa.ForeignKey("deposits.id"))
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,218 @@
+"""Deposit life cycle: receive a file, claim it, process it, record the outcome.
+
+Each step is its own transaction, so the bookkeeping survives a failed load: claiming
+commits ``EN_COURS``; the load commits passages, receipt, report and final status together;
+a rejection rolls the load back, then commits ``REJETE`` with its report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+import socket
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from ingestion.errors import FileProblem, FileRejected
+from ingestion.loader import IngestOptions, Progress, ingest
+from ingestion.pipeline import Source
+from ingestion.report import Report
+from ingestion.validate import positioned
+from passport.db import unit_of_work, utcnow
+from passport.deposits.models import Deposit, DepositReport, DepositStatus
+from passport.nir import NirVault
+
+log = logging.getLogger(__name__)
+
+#: How long a claim protects a deposit from being picked up again by someone else.
+DEFAULT_LEASE = dt.timedelta(minutes=30)
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    """SHA-256 (hex) and size of a file, read in chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1024 * 1024):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def worker_id() -> str:
+    """``host:pid`` of this process, recorded on the deposits it claims."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _abandoned(deposit: Deposit, now: dt.datetime) -> bool:
+    """True when nobody is processing a deposit marked EN_COURS any more: its lease ran
+    out, or the process that claimed it on this very host is gone (killed, crashed)."""
+    if deposit.lease_expires_at is None or deposit.lease_expires_at < now:
+        return True
+    host, _, pid = (deposit.worker or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def receive(
+    session: Session,
+    *,
+    file_name: str,
+    sha256: str,
+    size: int,
+    source: str = "cli",
+    submitted_by: str | None = None,
+    storage_path: str | None = None,
+) -> Deposit:
+    """Record a received file (status ``RECU``); reuse an abandoned claim on the same bytes.
+
+    A run killed mid-file leaves its deposit ``EN_COURS`` with a lease; once the lease has
+    expired, receiving the same bytes again resumes that deposit instead of adding another.
+    """
+    now = utcnow()
+    candidates = session.scalars(
+        sa.select(Deposit)
+        .where(
+            Deposit.sha256 == sha256,
+            Deposit.submitted_by.is_(None) if submitted_by is None
+            else Deposit.submitted_by == submitted_by,
+            Deposit.status.in_([DepositStatus.RECU, DepositStatus.EN_COURS]),
+        )
+        .order_by(Deposit.id.desc())
+    )
+    stale = next(
+        (d for d in candidates if d.status == DepositStatus.RECU or _abandoned(d, now)), None
+    )
+    if stale is not None:
+        stale.status = DepositStatus.RECU
+        stale.file_name = file_name
+        if storage_path:
+            stale.storage_path = storage_path
+        return stale
+    deposit = Deposit(
+        file_name=file_name,
+        sha256=sha256,
+        size_bytes=size,
+        source=source,
+        submitted_by=submitted_by,
+        storage_path=storage_path,
+        status=DepositStatus.RECU,
+        received_at=now,
+    )
+    session.add(deposit)
+    session.flush()
+    return deposit
+
+
+def claim(session: Session, deposit_id: int, lease: dt.timedelta = DEFAULT_LEASE) -> Deposit | None:
+    """Mark a deposit ``EN_COURS`` for this worker, unless someone else holds a live lease."""
+    now = utcnow()
+    deposit = session.get(Deposit, deposit_id, with_for_update=True)
+    if deposit is None or deposit.status.is_final:
+        return None
+    if deposit.status == DepositStatus.EN_COURS and not _abandoned(deposit, now):
+        return None
+    deposit.status = DepositStatus.EN_COURS
+    deposit.worker = worker_id()
+    deposit.started_at = now
+    deposit.attempts += 1
+    deposit.lease_expires_at = now + lease
+    return deposit
+
+
+def _finish(deposit: Deposit, status: DepositStatus, report: Report, session: Session) -> None:
+    deposit.status = status
+    deposit.finished_at = utcnow()
+    deposit.lease_expires_at = None
+    deposit.worker = None
+    existing = session.get(DepositReport, deposit.id)
+    if existing is None:
+        session.add(DepositReport(deposit_id=deposit.id, content=report.to_blob()))
+    else:
+        existing.content = report.to_blob()
+
+
+def process(
+    factory: sessionmaker[Session],
+    deposit_id: int,
+    source: Source,
+    *,
+    vault: NirVault,
+    options: IngestOptions,
+    progress: Progress | None = None,
+    lease: dt.timedelta = DEFAULT_LEASE,
+) -> Deposit | None:
+    """Process a received deposit; return it in its final state (None if not claimable)."""
+    with unit_of_work(factory) as session:
+        claimed = claim(session, deposit_id, lease)
+        if claimed is None:
+            return None
+    try:
+        with unit_of_work(factory) as session:
+            deposit = session.get(Deposit, deposit_id)
+            assert deposit is not None
+            result = ingest(session, deposit, source, vault, options, progress)
+            header, report = result.header, result.report
+            deposit.emitter_bcr = header.emitter_bcr
+            deposit.certifier_bcr = header.certifier_bcr
+            deposit.contract_id = header.contract_id
+            deposit.id_flux = header.id_flux
+            deposit.horodatage = header.horodatage
+            deposit.action = header.action or "CREATION"
+            deposit.passages_total = report.counts["passages"]
+            deposit.passages_ok = report.counts["ok"]
+            deposit.passages_ko = report.counts["ko"]
+            deposit.warnings_count = report.counts["warnings"]
+            deposit.error_code = None
+            deposit.error_message = None
+            _finish(deposit, result.status, report, session)
+        log.info(
+            "deposit %s processed: %s (%s OK, %s KO)",
+            deposit_id, result.status.value, deposit.passages_ok, deposit.passages_ko,
+        )
+        return deposit
+    except FileRejected as exc:
+        problems = positioned(
+            exc.problems, source, max_bytes=options.max_bytes,
+            schema_version=options.schema_version,
+        )
+        return reject(factory, deposit_id, problems)
+
+
+def reject(
+    factory: sessionmaker[Session], deposit_id: int, problems: list[FileProblem]
+) -> Deposit:
+    """Record a whole-file rejection with its report (nothing of the file is stored)."""
+    with unit_of_work(factory) as session:
+        deposit = session.get(Deposit, deposit_id)
+        assert deposit is not None
+        deposit.error_code = problems[0].code
+        deposit.error_message = problems[0].message
+        deposit.passages_total = deposit.passages_ok = deposit.passages_ko = 0
+        report = Report(
+            file_name=deposit.file_name,
+            id_traitement=deposit.id,
+            status=DepositStatus.REJETE.value,
+            errors=problems,
+            counts={"passages": 0, "ok": 0, "ko": 0, "warnings": 0},
+        )
+        _finish(deposit, DepositStatus.REJETE, report, session)
+    log.info("deposit %s rejected: %s", deposit_id, problems[0].code)
+    return deposit
+
+
+def load_report(session: Session, deposit_id: int) -> Report | None:
+    """The stored report of a deposit, if it has one."""
+    stored = session.get(DepositReport, deposit_id)
+    return Report.from_blob(stored.content) if stored is not None else None

@@ -1,0 +1,29 @@
+"""Run the app under gunicorn from ``passport serve`` (production and staging)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+
+class _Server(BaseApplication):
+    def __init__(self, app: Flask, options: dict[str, Any]) -> None:
+        self._app = app
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return self._app
+
+
+def serve(app: Flask, host: str, port: int, workers: int) -> None:
+    """Serve ``app`` with ``workers`` gunicorn workers (sync workers, access log to stdout)."""
+    _Server(app, {"bind": f"{host}:{port}", "workers": workers, "accesslog": "-",
+                  # gunicorn's advice: heartbeat files in memory, not on a slow disk.
+                  "worker_tmp_dir": "/dev/shm"}).run()  # noqa: S108

@@ -1,0 +1,168 @@
+"""Identity directory import and holder resolution."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ingestion.normalize import match_key
+from passport.csvimport import ImportFailed, parse_cell, read_rows, require, upsert
+from passport.db import analyze, membership, table_of, utcnow
+from passport.holders.models import Holder, IdentityRecord, NirAlias
+from passport.nir import InvalidNir, NirVault, validate
+
+IDENTITY_COLUMNS = (
+    "nir", "nom_naissance", "nom_usage", "prenom1", "prenom2", "prenom3", "annee_naissance",
+    "mois_naissance", "jour_naissance", "sexe", "code_insee_naissance", "code_pays_naissance",
+)
+#: Optional: the person's former number (a provisional NIA replaced by this NIR).
+OPTIONAL_IDENTITY_COLUMNS = ("nir_precedent",)
+_INSEE = re.compile(r"(?:[0-9]{2}|2[AB])[0-9]{3}")
+_COUNTRY = re.compile(r"(?:99)?[0-9]{3}")
+BATCH = 1000
+
+
+def _ranged(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if not low <= value <= high:
+            raise ValueError(f"{value} is not between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _nir(row: dict[str, str | None], name: str, line: int) -> str:
+    try:
+        return validate(require(row, name, line))
+    except InvalidNir as exc:  # the message never repeats the number
+        raise ImportFailed(line, f"{name}: {exc}") from None
+
+
+def _identity(row: dict[str, str | None], line: int, vault: NirVault) -> dict[str, Any]:
+    nir = _nir(row, "nir", line)
+    sexe = require(row, "sexe", line)
+    if sexe not in ("M", "F"):
+        raise ImportFailed(line, f"sexe must be M or F, got {sexe!r}")
+    annee = parse_cell(row, "annee_naissance", line, _ranged(1850, 2100))
+    if annee is None:
+        raise ImportFailed(line, "annee_naissance is required")
+    insee = row.get("code_insee_naissance")
+    if insee is not None and not _INSEE.fullmatch(insee):
+        raise ImportFailed(line, f"code_insee_naissance must be a 5-character INSEE code, got {insee!r}")
+    pays = row.get("code_pays_naissance")
+    if pays is not None:
+        if not _COUNTRY.fullmatch(pays):
+            raise ImportFailed(line, f"code_pays_naissance must be 3 digits (or 99 + 3), got {pays!r}")
+        pays = pays[-3:]
+        insee = insee or f"99{pays}"
+    nom = require(row, "nom_naissance", line)
+    prenom1 = require(row, "prenom1", line)
+    now = utcnow()
+    return {
+        "nir_hmac": vault.pseudonym(nir),
+        "nir_enc": vault.encrypt(nir),
+        "nir_key_id": vault.key_id,
+        "nom_naissance": nom,
+        "nom_usage": row.get("nom_usage"),
+        "prenom1": prenom1,
+        "prenom2": row.get("prenom2"),
+        "prenom3": row.get("prenom3"),
+        "annee_naissance": annee,
+        "mois_naissance": parse_cell(row, "mois_naissance", line, _ranged(1, 12)),
+        "jour_naissance": parse_cell(row, "jour_naissance", line, _ranged(1, 31)),
+        "sexe": sexe,
+        "code_insee_naissance": insee,
+        "code_pays_naissance": pays,
+        "match_key": match_key(nom, prenom1, annee, sexe),
+        "imported_at": now,
+        "updated_at": now,
+    }
+
+
+def import_identities(
+    session: Session, path: Path, vault: NirVault, progress: Callable[[int], None] | None = None
+) -> int:
+    """Upsert the identity extract by NIR; return the number of rows (flushes only)."""
+    table = table_of(IdentityRecord)
+    batch: list[dict[str, Any]] = []
+    renumbered: list[tuple[int, str, str]] = []
+    seen: dict[str, int] = {}
+    count = 0
+    for line, row in read_rows(path, IDENTITY_COLUMNS, OPTIONAL_IDENTITY_COLUMNS):
+        record = _identity(row, line, vault)
+        first = seen.setdefault(record["nir_hmac"], line)
+        if first != line:
+            raise ImportFailed(line, f"the same NIR is already on line {first}")
+        if row.get("nir_precedent") is not None:
+            old = _nir(row, "nir_precedent", line)
+            renumbered.append((line, vault.pseudonym(old), record["nir_hmac"]))
+        batch.append(record)
+        count += 1
+        if len(batch) >= BATCH:
+            upsert(session, table, batch, ["nir_hmac"])
+            batch = []
+            if progress:
+                progress(count)
+    upsert(session, table, batch, ["nir_hmac"])
+    for line, old, new in renumbered:
+        _renumber(session, old, new, line)
+    if progress:
+        progress(count)
+    analyze(session, "identity_records", "holders")
+    return count
+
+
+def _renumber(session: Session, old: str, new: str, line: int) -> None:
+    """A holder filed under a former number keeps their records under the new one."""
+    holder = session.scalar(sa.select(Holder).where(Holder.nir_hmac == old))
+    current = session.scalar(sa.select(Holder).where(Holder.nir_hmac == new))
+    if holder is not None and current is not None and holder.id != current.id:
+        raise ImportFailed(
+            line, "both numbers already have a passport; merging passports needs a manual review"
+        )
+    if holder is not None:
+        record = session.scalar(sa.select(IdentityRecord).where(IdentityRecord.nir_hmac == new))
+        assert record is not None
+        holder.nir_hmac, holder.nir_enc, holder.nir_key_id = new, record.nir_enc, record.nir_key_id
+    target = holder or current
+    if target is not None and session.get(NirAlias, old) is None:
+        session.add(NirAlias(nir_hmac=old, holder_id=target.id))
+
+
+def holder_ids(
+    session: Session,
+    pseudonyms: Iterable[str],
+    encrypted: Callable[[str], tuple[bytes, str]],
+) -> dict[str, int]:
+    """Holder id per NIR pseudonym: holders, then former numbers, then new holders.
+
+    ``encrypted(pseudonym)`` gives ``(nir_enc, key id)`` for a holder that must be created.
+    """
+    h, a = table_of(Holder), table_of(NirAlias)
+    pending = sorted(set(pseudonyms))
+    ids: dict[str, int] = {}
+    for key, target in ((h.c.nir_hmac, h.c.id), (a.c.nir_hmac, a.c.holder_id)):
+        rest = [k for k in pending if k not in ids]
+        if not rest:
+            break
+        for condition in membership(session, key, rest):
+            ids.update(session.execute(sa.select(key, target).where(condition)).all())
+    missing = [k for k in pending if k not in ids]
+    if missing:
+        now = utcnow()
+        rows = []
+        for k in missing:
+            nir_enc, key_id = encrypted(k)
+            rows.append({"nir_hmac": k, "nir_enc": nir_enc, "nir_key_id": key_id, "created_at": now})
+        # A plain executemany, then one read back: INSERT … RETURNING in parameter order
+        # runs row by row on SQLite.
+        session.execute(sa.insert(h), rows)
+        for condition in membership(session, h.c.nir_hmac, missing):
+            ids.update(session.execute(sa.select(h.c.nir_hmac, h.c.id).where(condition)).all())
+    return ids

@@ -1,0 +1,1 @@
+"""Passport records: attested passages (from certifiers) and holder declarations."""

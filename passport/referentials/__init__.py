@@ -1,0 +1,1 @@
+"""Certification referentials (RNCP / RS sheets)."""

@@ -1,0 +1,1 @@
+"""CPF training files ("dossiers de formation"), for NIRisation and success rates."""

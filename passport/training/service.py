@@ -1,0 +1,104 @@
+"""CPF training files import."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from passport.csvimport import ImportFailed, parse_cell, read_rows, require, upsert
+from passport.db import analyze, table_of, utcnow
+from passport.holders.service import holder_ids
+from passport.nir import InvalidNir, NirVault, validate
+from passport.training.models import TrainingFile, TrainingStatus
+
+TRAINING_COLUMNS = (
+    "id_dossier", "nir", "nom", "prenom", "certification_type", "certification_code",
+    "siret_organisme", "date_entree", "date_sortie", "statut",
+)
+_SIRET = re.compile(r"[0-9]{14}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+BATCH = 1000
+
+
+def _date(text: str) -> dt.date:
+    if not _DATE.fullmatch(text):
+        raise ValueError(f"expected YYYY-MM-DD, got {text!r}")
+    return dt.date.fromisoformat(text)
+
+
+def _row(row: dict[str, str | None], line: int) -> tuple[str, dict[str, Any]]:
+    try:
+        nir = validate(require(row, "nir", line))
+    except InvalidNir as exc:
+        raise ImportFailed(line, f"nir: {exc}") from None
+    id_dossier = require(row, "id_dossier", line)
+    if len(id_dossier) > 13:
+        raise ImportFailed(line, "id_dossier has at most 13 characters")
+    siret = row.get("siret_organisme")
+    if siret is not None and not _SIRET.fullmatch(siret):
+        raise ImportFailed(line, f"siret_organisme must be 14 digits, got {siret!r}")
+    statut = require(row, "statut", line)
+    try:
+        status = TrainingStatus(statut)
+    except ValueError:
+        raise ImportFailed(
+            line, f"statut must be one of {', '.join(s.value for s in TrainingStatus)}, got {statut!r}"
+        ) from None
+    entree = parse_cell(row, "date_entree", line, _date)
+    sortie = parse_cell(row, "date_sortie", line, _date)
+    if entree and sortie and sortie < entree:
+        raise ImportFailed(line, f"date_sortie ({sortie}) is before date_entree ({entree})")
+    now = utcnow()
+    return nir, {
+        "id_dossier": id_dossier,
+        "nom": require(row, "nom", line),
+        "prenom": require(row, "prenom", line),
+        "certification_type": require(row, "certification_type", line),
+        "certification_code": require(row, "certification_code", line),
+        "siret_organisme": siret,
+        "date_entree": entree,
+        "date_sortie": sortie,
+        "statut": status,
+        "imported_at": now,
+        "updated_at": now,
+    }
+
+
+def import_training_files(
+    session: Session, path: Path, vault: NirVault, progress: Callable[[int], None] | None = None
+) -> int:
+    """Upsert CPF training files by ``id_dossier``, creating holders; return the row count."""
+    table = table_of(TrainingFile)
+    pending: list[tuple[str, dict[str, Any]]] = []
+    seen: dict[str, int] = {}
+    count = 0
+
+    def flush() -> None:
+        clear = {vault.pseudonym(nir): nir for nir, _ in pending}
+        holders = holder_ids(session, clear, lambda k: (vault.encrypt(clear[k]), vault.key_id))
+        rows = [{**values, "holder_id": holders[vault.pseudonym(nir)]} for nir, values in pending]
+        upsert(session, table, rows, ["id_dossier"])
+        pending.clear()
+
+    for line, row in read_rows(path, TRAINING_COLUMNS):
+        nir, values = _row(row, line)
+        first = seen.setdefault(values["id_dossier"], line)
+        if first != line:
+            raise ImportFailed(line, f"id_dossier {values['id_dossier']} is already on line {first}")
+        pending.append((nir, values))
+        count += 1
+        if len(pending) >= BATCH:
+            flush()
+            if progress:
+                progress(count)
+    if pending:
+        flush()
+    if progress:
+        progress(count)
+    analyze(session, "training_files", "holders")
+    return count

@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by the feature blueprints: request sessions, transactions, errors."""

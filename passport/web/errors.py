@@ -1,0 +1,117 @@
+"""Every error becomes an RFC 9457 ``application/problem+json`` response, here and only here.
+
+Domain exceptions map to statuses through `STATUS_BY_ERROR`.  Unexpected exceptions answer
+a generic 500 (never ``str(exception)``); in tests (``PROPAGATE_EXCEPTIONS``) they re-raise
+so that bugs fail tests instead of hiding behind a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, json, request
+from werkzeug.exceptions import HTTPException
+
+from passport import errors
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.InvalidInput: 422,
+    errors.Unavailable: 503,
+}
+
+_CODE_BY_STATUS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    410: "gone",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    428: "precondition_required",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+def problem(
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    *,
+    errors_list: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    """Build a problem+json response."""
+    body: dict[str, Any] = {
+        "type": f"https://passport.example/problems/{code}",
+        "title": title,
+        "status": status,
+        "code": code,
+        "instance": request.path if request else None,
+    }
+    if detail:
+        body["detail"] = detail
+    if errors_list:
+        body["errors"] = errors_list
+    body.update(extra)
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _from_http(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    code = _CODE_BY_STATUS.get(status, "http_error")
+    errors_list = None
+    data = getattr(exc, "data", None)  # webargs/flask-smorest validation messages
+    if isinstance(data, dict) and "messages" in data:
+        errors_list = [
+            {"source": location, "field": field, "messages": messages}
+            for location, fields in data["messages"].items()
+            for field, messages in (fields.items() if isinstance(fields, dict) else [("", fields)])
+        ]
+        code = "validation_failed" if status == 422 else code
+    headers = dict(exc.get_headers()) if status in (401, 405) else None
+    if headers:
+        headers.pop("Content-Type", None)
+    return problem(status, code, exc.name, exc.description, errors_list=errors_list,
+                   headers=headers)
+
+
+def init_app(app: Flask) -> None:
+    """Register the handlers."""
+
+    @app.errorhandler(errors.DomainError)
+    def _domain(exc: errors.DomainError) -> Response:
+        status = next(
+            (s for cls, s in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 400
+        )
+        return problem(status, exc.code, exc.title, exc.detail, errors_list=exc.errors or None)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        return _from_http(exc)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        if app.config.get("PROPAGATE_EXCEPTIONS"):
+            raise exc
+        log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+        return problem(500, "internal_error", "Internal error",
+                       "The server could not complete the request.")

@@ -1,0 +1,124 @@
+"""Shared fixtures: settings, a migrated database (SQLite, or PostgreSQL when
+``PASSPORT_TEST_DATABASE_URL`` points at one), sessions, the app and the CLI.
+
+The schema is built through the Alembic migrations, once per run.  ``db`` gives a session
+inside an outer transaction rolled back after the test; ``committed`` gives a session
+factory whose commits are real, for code that owns its transactions (ingestion, CLI), and
+empties every table afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from passport.config import Settings
+from passport.db import make_engine, make_session_factory
+from passport.migrate import upgrade
+from passport.models import Base
+from passport.nir import NirVault
+
+DATA = Path(__file__).parent / "data"
+OFFICIAL_EXAMPLE = DATA / "official-example-v2.0.0.xml"
+
+
+def pytest_report_header() -> str:
+    url = os.environ.get("PASSPORT_TEST_DATABASE_URL")
+    shown = sa.engine.make_url(url).render_as_string(hide_password=True) if url else "sqlite"
+    return f"passport test database: {shown}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh, empty database for this test run."""
+    server = os.environ.get("PASSPORT_TEST_DATABASE_URL")
+    if not server:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'passport-test.sqlite3'}"
+        return
+    name = f"passport_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = sa.engine.make_url(server).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    """The migrated test database."""
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def is_postgres(engine: sa.Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Test settings pointing at the test database."""
+    return Settings.from_env(
+        {
+            "PASSPORT_ENV": "test",
+            "PASSPORT_DATABASE_URL": database_url,
+            "PASSPORT_INSTANCE_DIR": str(tmp_path / "instance"),
+            "PASSPORT_INGEST_SUBPROCESS_MIN_BYTES": "-1",
+        }
+    )
+
+
+@pytest.fixture
+def vault(settings: Settings) -> NirVault:
+    return NirVault(settings)
+
+
+@pytest.fixture
+def db(engine: sa.Engine) -> Iterator[Session]:
+    """A session in an outer transaction, rolled back after the test (savepoints inside)."""
+    with engine.connect() as conn:
+        outer = conn.begin()
+        session = Session(bind=conn, join_transaction_mode="create_savepoint",
+                          expire_on_commit=False)
+        try:
+            yield session
+        finally:
+            session.close()
+            outer.rollback()
+
+
+def _empty_all_tables(engine: sa.Engine) -> None:
+    tables = list(reversed(Base.metadata.sorted_tables))
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        else:
+            for table in tables:
+                conn.execute(table.delete())
+            if conn.exec_driver_sql(
+                "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'"
+            ).first():
+                conn.exec_driver_sql("DELETE FROM sqlite_sequence")
+
+
+@pytest.fixture
+def committed(engine: sa.Engine) -> Iterator[sessionmaker[Session]]:
+    """A session factory whose commits are real; every table is emptied afterwards."""
+    try:
+        yield make_session_factory(engine)
+    finally:
+        _empty_all_tables(engine)

@@ -1,0 +1,79 @@
+"""Helpers for integration tests: write CSVs, ingest documents through the real service."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from ingestion.pipeline import Source
+from ingestion.report import Report
+from passport.config import Settings
+from passport.db import unit_of_work
+from passport.deposits import service
+from passport.deposits.models import Deposit
+from passport.holders.service import IDENTITY_COLUMNS, import_identities
+from passport.nir import NirVault
+from passport.records.models import Passage
+from passport.training.service import TRAINING_COLUMNS, import_training_files
+
+
+def write_csv(path: Path, columns: tuple[str, ...] | list[str], rows: list[dict[str, Any]]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(columns), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def load_identities(factory: sessionmaker[Session], vault: NirVault, tmp: Path,
+                    rows: list[dict[str, str]]) -> None:
+    path = write_csv(tmp / "identities.csv", IDENTITY_COLUMNS, rows)
+    with unit_of_work(factory) as session:
+        import_identities(session, path, vault)
+
+
+def load_training_files(factory: sessionmaker[Session], vault: NirVault, tmp: Path,
+                        rows: list[dict[str, str]]) -> None:
+    path = write_csv(tmp / "training.csv", TRAINING_COLUMNS, rows)
+    with unit_of_work(factory) as session:
+        import_training_files(session, path, vault)
+
+
+def ingest(factory: sessionmaker[Session], settings: Settings, tmp: Path, data: bytes,
+           name: str = "flux.xml", **option_changes: Any) -> Deposit:
+    """Receive and process a document through the deposit service; return the deposit."""
+    path = tmp / name
+    path.write_bytes(data)
+    sha256, size = service.file_digest(path)
+    with unit_of_work(factory) as session:
+        deposit_id = service.receive(session, file_name=name, sha256=sha256, size=size).id
+    options = settings.ingest_options()
+    if option_changes:
+        from dataclasses import replace
+
+        options = replace(options, **option_changes)
+    deposit = service.process(factory, deposit_id, Source(path), vault=NirVault(settings),
+                              options=options)
+    assert deposit is not None
+    return deposit
+
+
+def report_of(factory: sessionmaker[Session], deposit: Deposit) -> Report:
+    with unit_of_work(factory) as session:
+        report = service.load_report(session, deposit.id)
+    assert report is not None
+    return report
+
+
+def passages(factory: sessionmaker[Session]) -> list[Passage]:
+    with unit_of_work(factory) as session:
+        return list(session.scalars(sa.select(Passage).order_by(Passage.id)))
+
+
+def count(factory: sessionmaker[Session], model: type) -> int:
+    with unit_of_work(factory) as session:
+        return int(session.scalar(sa.select(sa.func.count()).select_from(model)) or 0)

@@ -1,0 +1,160 @@
+"""The passport command line: exit statuses, JSON output, reports, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy.orm import Session, sessionmaker
+
+from passport.cli import main
+from passport.holders.models import IdentityRecord
+from passport.holders.service import IDENTITY_COLUMNS
+from passport.records.models import Passage
+from tests.conftest import OFFICIAL_EXAMPLE
+from tests.flux import document, passage, person_row, titulaire
+from tests.helpers import count, write_csv
+
+Factory = sessionmaker[Session]
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, database_url: str, committed: Factory,
+        tmp_path: Path) -> CliRunner:
+    monkeypatch.setenv("PASSPORT_DATABASE_URL", database_url)
+    monkeypatch.setenv("PASSPORT_ENV", "test")
+    monkeypatch.setenv("PASSPORT_INSTANCE_DIR", str(tmp_path / "instance"))
+    monkeypatch.chdir(tmp_path)
+    return CliRunner()
+
+
+def run(runner: CliRunner, *args: str) -> Result:
+    return runner.invoke(main, list(args), catch_exceptions=False)
+
+
+def test_validate_valid_file_exits_0(cli: CliRunner) -> None:
+    result = run(cli, "flux", "validate", str(OFFICIAL_EXAMPLE))
+    assert result.exit_code == 0
+    assert "schema valid, 3 passages, 0 breaking business rules" in result.stdout
+
+
+def test_validate_json_one_object_per_file(cli: CliRunner, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.xml"
+    bad.write_bytes(document([passage("X", obtentionCertification="NOPE")]))
+    rules = tmp_path / "rules.xml"
+    rules.write_bytes(document([passage("R", presenceNiveauLangueEuro="true")]))
+    result = run(cli, "flux", "validate", "--json", str(OFFICIAL_EXAMPLE), str(bad), str(rules))
+    assert result.exit_code == 1
+    first, second, third = (json.loads(line) for line in result.stdout.splitlines())
+    assert first["file"] == str(OFFICIAL_EXAMPLE) and first["schema_valid"] is True
+    assert [p["ok"] for p in first["passages"]] == [True, True, True]
+    assert second["schema_valid"] is False
+    [error] = second["errors"]
+    assert error["code"] == "schema" and error["line"] == 2 and error["column"] > 1
+    assert set(error) >= {"code", "message", "line", "column"}
+    assert third["schema_valid"] is True
+    [p] = third["passages"]
+    assert p == {**p, "id_technique": "R", "ok": False}
+    assert p["messages"][0].startswith("Règle 1")
+
+
+def test_validate_strict_112_refuses_the_115_additions(cli: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "s.xml"
+    path.write_bytes(document(action="SUPPRESSION"))
+    assert run(cli, "flux", "validate", str(path)).exit_code == 0
+    assert run(cli, "flux", "validate", "--schema", "1.1.2", str(path)).exit_code == 1
+
+
+def test_validate_missing_file_is_a_usage_error(cli: CliRunner) -> None:
+    result = cli.invoke(main, ["flux", "validate", "nope.xml"])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+
+
+def test_validate_touches_no_database(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PASSPORT_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    assert run(cli, "flux", "validate", str(OFFICIAL_EXAMPLE)).exit_code == 0
+
+
+def load_person(cli: CliRunner, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "ids.csv", IDENTITY_COLUMNS, [person_row()])
+    result = run(cli, "identities", "import", str(path))
+    assert result.exit_code == 0, result.output
+
+
+def test_ingest_writes_reports_and_exits_0_with_ko_passages(
+    cli: CliRunner, tmp_path: Path, committed: Factory
+) -> None:
+    load_person(cli, tmp_path)
+    path = tmp_path / "flux-a.xml"
+    path.write_bytes(document([passage("A"), passage("B", identificationTitulaire=titulaire(
+        nomNaissance="Inconnu"))]))
+    result = run(cli, "flux", "ingest", str(path), "--report-dir", str(tmp_path / "reports"))
+    assert result.exit_code == 0, result.output
+    assert "1 passages OK, 1 KO, 0 file(s) rejected" in result.stdout
+    [report] = (tmp_path / "reports").iterdir()
+    assert report.name.startswith("Accuse_de_traitement_flux-a.xml_")
+    assert report.name.endswith(".xml") and len(report.name) == len(
+        "Accuse_de_traitement_flux-a.xml_20261126.xml")
+    assert b"<PassagesKO>" in report.read_bytes()
+    assert count(committed, Passage) == 1
+
+
+def test_ingest_exits_1_when_a_file_is_rejected(cli: CliRunner, tmp_path: Path) -> None:
+    load_person(cli, tmp_path)
+    good = tmp_path / "good.xml"
+    good.write_bytes(document([passage("A")]))
+    bad = tmp_path / "bad.xml"
+    bad.write_bytes(b"\x1f\x8b\x08\x00compressed")
+    result = run(cli, "flux", "ingest", str(good), str(bad))
+    assert result.exit_code == 1
+    assert "[compressed_input]" in result.stdout
+    assert "1 file(s) rejected" in result.stdout
+
+
+def test_import_error_names_the_line(cli: CliRunner, tmp_path: Path, committed: Factory) -> None:
+    path = write_csv(tmp_path / "ids.csv", IDENTITY_COLUMNS,
+                     [person_row(), person_row(nir="189057511800194", sexe="H")])
+    result = cli.invoke(main, ["identities", "import", str(path)])
+    assert result.exit_code == 1
+    assert "line 3: sexe must be M or F" in result.output
+    assert "nothing was imported" in result.output
+    assert count(committed, IdentityRecord) == 0
+
+
+def test_certifiers_registry_commands(cli: CliRunner) -> None:
+    assert run(cli, "certifiers", "add", "--bcr", "CERT0001", "--contrat", "CTR-1",
+               "--name", "Certif").exit_code == 0
+    assert run(cli, "certifiers", "mandate", "--depositor", "DEPOS001",
+               "--certifier", "CERT0001").exit_code == 0
+    listing = run(cli, "certifiers", "list")
+    assert "CERT0001" in listing.stdout and "DEPOS001" in listing.stdout
+    bad = cli.invoke(main, ["certifiers", "add", "--bcr", "short", "--contrat", "X"])
+    assert bad.exit_code == 1 and "8-character BCR" in bad.output
+    unknown = cli.invoke(main, ["certifiers", "mandate", "--depositor", "DEPOS001",
+                                "--certifier", "CERT0009"])
+    assert unknown.exit_code == 1 and "not registered" in unknown.output
+
+
+def test_demo_generate_and_load(cli: CliRunner, tmp_path: Path, committed: Factory) -> None:
+    result = run(cli, "demo", "generate", "--holders", "150", "--passages", "400",
+                 "--per-file", "250", "--out", str(tmp_path / "demo"))
+    assert result.exit_code == 0
+    manifest = json.loads((tmp_path / "demo" / "manifest.json").read_text())
+    assert [f["passages"] for f in manifest["files"]] == [250, 150]
+    result = run(cli, "demo", "load", str(tmp_path / "demo"))
+    assert result.exit_code == 0, result.output
+    assert count(committed, Passage) == sum(f["ok"] for f in manifest["files"])
+    again = run(cli, "demo", "load", str(tmp_path / "demo"))
+    assert again.exit_code == 0
+    assert "flux-0001.xml: already loaded" in again.stderr
+    assert count(committed, Passage) == sum(f["ok"] for f in manifest["files"])
+
+
+def test_bad_configuration_is_reported(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PASSPORT_ENV", "production")
+    result = cli.invoke(main, ["flux", "validate", str(OFFICIAL_EXAMPLE)])
+    assert result.exit_code == 1
+    assert "refusing to start in production" in result.output

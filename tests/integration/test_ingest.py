@@ -1,0 +1,501 @@
+"""Ingestion into the holder-centric store: NIRisation, duplicates, idFlux, SUPPRESSION,
+registry, all-or-nothing, reports — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from lxml import etree
+from sqlalchemy.orm import Session, sessionmaker
+
+from ingestion.bulk import BulkWriter
+from passport.certifiers.service import add_certifier, add_mandate
+from passport.config import Settings
+from passport.db import unit_of_work
+from passport.deposits.models import Deposit, DepositStatus, FluxReceipt
+from passport.holders.models import Holder
+from passport.nir import NirVault, is_shaped
+from passport.records.models import Passage, PassageKey
+from tests.flux import (
+    NIL,
+    OMIT,
+    PERSON_NIR,
+    Raw,
+    certification,
+    document,
+    dossier,
+    national,
+    passage,
+    person_row,
+    titulaire,
+)
+from tests.helpers import (
+    count,
+    ingest,
+    load_identities,
+    load_training_files,
+    passages,
+    report_of,
+)
+
+Factory = sessionmaker[Session]
+
+
+@pytest.fixture
+def directory(committed: Factory, vault: NirVault, tmp_path: Path) -> Factory:
+    """A directory: Antoine Dupont, two homonym Lefèvre twins, and a born-abroad Élise."""
+    load_identities(committed, vault, tmp_path, [
+        person_row(),
+        person_row(nir="189057511800194", nom_naissance="Lefèvre", prenom1="Jean-Luc",
+                   prenom2="", annee_naissance="1989", mois_naissance="5", jour_naissance="3",
+                   code_insee_naissance="75118"),
+        person_row(nir="189057511800293", nom_naissance="LEFEVRE", prenom1="Jean Luc",
+                   prenom2="", annee_naissance="1989", mois_naissance="5", jour_naissance="4",
+                   code_insee_naissance="75118"),
+        person_row(nir="290109935000133", nom_naissance="N'Diaye", prenom1="Élise", sexe="F",
+                   prenom2="", annee_naissance="1990", mois_naissance="10", jour_naissance="20",
+                   code_insee_naissance="", code_pays_naissance="350"),
+    ])
+    return committed
+
+
+def lefevre(**changes: object) -> Raw:
+    fields: dict[str, object] = {
+        "nomNaissance": "Le-Fèvre", "prenom1": "JEAN-LUC", "anneeNaissance": "1989",
+        "moisNaissance": "05", "jourNaissance": "03",
+        "codeCommuneNaissance": Raw(
+            "<cpf:codeCommuneNaissance><cpf:codeInseeNaissance><cpf:codeInsee>75118"
+            "</cpf:codeInsee></cpf:codeInseeNaissance></cpf:codeCommuneNaissance>"),
+    }
+    return titulaire(**{**fields, **changes})
+
+
+def test_accepted_passage_lands_in_the_holders_store(
+    directory: Factory, settings: Settings, tmp_path: Path, vault: NirVault
+) -> None:
+    deposit = ingest(directory, settings, tmp_path, document([passage(
+        "P-1", urlPreuve="https://verif.example/1", libelleOption="Option A",
+        presenceNiveauLangueEuro="true", niveauLangueEuropeen="B2", verbatim="TOSA",
+        mentionValidee="MENTION_TRES_BIEN_AVEC_FELICITATIONS_DU_JURY")]))
+    assert deposit.status is DepositStatus.TRAITE
+    assert (deposit.passages_total, deposit.passages_ok, deposit.passages_ko) == (1, 1, 0)
+    assert (deposit.emitter_bcr, deposit.certifier_bcr, deposit.id_flux) == (
+        "CERT0001", "CERT0001", "flux-test-1")
+    [stored] = passages(directory)
+    assert stored.id_technique == "P-1"
+    assert stored.url_preuve == "https://verif.example/1"
+    assert stored.niveau_langue_europeen == "B2"
+    assert stored.mention_validee == "MENTION_TRES_BIEN_AVEC_FELICITATIONS_DU_JURY"
+    assert str(stored.date_debut_validite) == "2024-07-01"
+    assert stored.date_fin_validite is None
+    assert stored.donnee_certifiee is True
+    assert stored.titulaire["nomNaissance"] == "Dupont"
+    assert stored.created_at.tzinfo is not None
+    with unit_of_work(directory) as session:
+        holder = session.get(Holder, stored.holder_id)
+        assert holder is not None
+        assert holder.nir_hmac == vault.pseudonym(PERSON_NIR)
+        assert vault.decrypt(holder.nir_key_id, holder.nir_enc) == PERSON_NIR
+        key = session.get(PassageKey, ("CERT0001", "P-1"))
+        assert key is not None and key.holder_id == holder.id
+
+
+def test_digcomp_results_are_stored(directory: Factory, settings: Settings, tmp_path: Path) -> None:
+    digital = Raw(
+        "<cpf:niveauNumeriqueEuropeen><cpf:scoreGeneral>890</cpf:scoreGeneral><cpf:resultats>"
+        "<cpf:resultat><cpf:niveau>5</cpf:niveau><cpf:domaineCompetenceId>3"
+        "</cpf:domaineCompetenceId><cpf:competenceId>4</cpf:competenceId></cpf:resultat>"
+        "</cpf:resultats></cpf:niveauNumeriqueEuropeen>")
+    ingest(directory, settings, tmp_path, document([passage(
+        presenceNiveauNumeriqueEuro="true", niveauNumeriqueEuropeen=digital)]))
+    [stored] = passages(directory)
+    assert stored.score_general == 890
+    assert stored.digcomp_resultats == [{"niveau": 5, "domaine": 3, "competence": 4}]
+
+
+@pytest.mark.parametrize(
+    ("holder", "message"),
+    [
+        (titulaire(nomNaissance="Durand"), "Aucun titulaire ne correspond aux critères obligatoires"),
+        (titulaire(anneeNaissance="1997"), "Aucun titulaire ne correspond aux critères obligatoires"),
+        (titulaire(sexe="F"), "Aucun titulaire ne correspond aux critères obligatoires"),
+        (titulaire(codeCommuneNaissance=Raw(
+            "<cpf:codeCommuneNaissance><cpf:codeInseeNaissance><cpf:codeInsee>31556"
+            "</cpf:codeInsee></cpf:codeInseeNaissance></cpf:codeCommuneNaissance>")),
+         "Aucun titulaire ne correspond aux critères obligatoires"),
+        (lefevre(moisNaissance=NIL, jourNaissance=NIL), "Plusieurs titulaires ont été identifiés"),
+        (lefevre(jourNaissance="9"),
+         "Aucun titulaire ne correspond aux critères obligatoires enrichis du jour et du mois de "
+         "naissance"),
+    ],
+)
+def test_nirisation_failures_carry_the_cdc_messages(
+    directory: Factory, settings: Settings, tmp_path: Path, holder: Raw, message: str
+) -> None:
+    deposit = ingest(directory, settings, tmp_path, document([passage(
+        identificationTitulaire=holder)]))
+    assert deposit.status is DepositStatus.TRAITE_AVEC_ERREURS
+    [outcome] = report_of(directory, deposit).passages()
+    assert outcome["ok"] is False
+    assert outcome["errors"][0]["message"] == message
+    assert count(directory, Passage) == 0
+
+
+def test_homonyms_are_told_apart_by_birth_day_and_names_are_normalised(
+    directory: Factory, settings: Settings, tmp_path: Path, vault: NirVault
+) -> None:
+    ingest(directory, settings, tmp_path, document([
+        passage("A", identificationTitulaire=lefevre()),
+        passage("B", identificationTitulaire=lefevre(nomNaissance="LEFEVRE", prenom1="jean luc",
+                                                      jourNaissance="4")),
+    ]))
+    stored = {p.id_technique: p.holder_id for p in passages(directory)}
+    with unit_of_work(directory) as session:
+        hmacs = {k: session.get(Holder, v).nir_hmac for k, v in stored.items()}  # type: ignore[union-attr]
+    assert hmacs == {"A": vault.pseudonym("189057511800194"),
+                     "B": vault.pseudonym("189057511800293")}
+
+
+def test_postal_code_only_does_not_use_the_place(
+    directory: Factory, settings: Settings, tmp_path: Path
+) -> None:
+    deposit = ingest(directory, settings, tmp_path, document([passage(
+        identificationTitulaire=titulaire(codeCommuneNaissance=Raw(
+            "<cpf:codeCommuneNaissance><cpf:codePostalNaissance><cpf:codePostal>99999"
+            "</cpf:codePostal></cpf:codePostalNaissance></cpf:codeCommuneNaissance>")))]))
+    assert deposit.passages_ok == 1
+
+
+def test_born_abroad_holder_is_found(directory: Factory, settings: Settings, tmp_path: Path) -> None:
+    holder = titulaire(nomNaissance="Ndiaye", prenom1="ELISE", sexe="F", anneeNaissance="1990",
+                       moisNaissance="10", jourNaissance="20", codePaysNaissance="350",
+                       codeCommuneNaissance=Raw(
+                           "<cpf:codeCommuneNaissance><cpf:codeInseeNaissance><cpf:codeInsee>"
+                           "99350</cpf:codeInsee></cpf:codeInseeNaissance>"
+                           "</cpf:codeCommuneNaissance>"))
+    deposit = ingest(directory, settings, tmp_path, document([passage(
+        identificationTitulaire=holder)]))
+    assert deposit.passages_ok == 1
+
+
+def test_training_file_identification(
+    directory: Factory, settings: Settings, tmp_path: Path, vault: NirVault
+) -> None:
+    load_training_files(directory, vault, tmp_path, [{
+        "id_dossier": "1234567891011", "nir": PERSON_NIR, "nom": "Dupont", "prenom": "Antoine",
+        "certification_type": "RNCP", "certification_code": "RNCP34762",
+        "siret_organisme": "81234567800019", "date_entree": "2024-01-08",
+        "date_sortie": "2024-06-28", "statut": "TERMINE"}])
+    deposit = ingest(directory, settings, tmp_path, document([
+        passage("OK", identificationTitulaire=dossier("1234567891011", "DUPONT", "antoine")),
+        passage("UNKNOWN", identificationTitulaire=dossier("999", "Dupont", "Antoine")),
+        passage("NAME", identificationTitulaire=dossier("1234567891011", "Martin", "Antoine")),
+    ]))
+    outcomes = {o["id"]: o for o in report_of(directory, deposit).passages()}
+    assert outcomes["OK"]["ok"] is True
+    assert outcomes["UNKNOWN"]["errors"][0]["code"] == "dossier_inconnu"
+    assert outcomes["NAME"]["errors"][0]["code"] == "dossier_nom_different"
+    [stored] = passages(directory)
+    assert stored.identification == "dossierFormation"
+    assert stored.id_dossier == "1234567891011"
+
+
+def test_national_identifier_identification(
+    directory: Factory, settings: Settings, tmp_path: Path
+) -> None:
+    deposit = ingest(directory, settings, tmp_path, document([
+        passage("OK", identificationTitulaire=national(PERSON_NIR[:13], "DUPONT")),
+        passage("UNKNOWN", identificationTitulaire=national("1961131555002", "Dupont")),
+        passage("NAME", identificationTitulaire=national(PERSON_NIR[:13], "Martin")),
+    ]))
+    outcomes = {o["id"]: o for o in report_of(directory, deposit).passages()}
+    assert outcomes["OK"]["ok"] is True
+    assert outcomes["UNKNOWN"]["errors"][0]["code"] == "nir_inconnu"
+    assert outcomes["NAME"]["errors"][0]["code"] == "nir_nom_different"
+    [stored] = passages(directory)
+    assert "nir" not in stored.titulaire  # the NIR is never stored in clear
+
+
+def test_resend_is_idempotent_with_the_cdc_duplicate_message(
+    directory: Factory, settings: Settings, tmp_path: Path
+) -> None:
+    first = ingest(directory, settings, tmp_path, document([passage("A"), passage("B")]))
+    assert first.passages_ok == 2
+    again = ingest(directory, settings, tmp_path,
+                   document([passage("A"), passage("C")], id_flux="flux-test-2"), "again.xml")
+    outcomes = {o["id"]: o for o in report_of(directory, again).passages()}
+    assert outcomes["A"]["errors"][0]["message"] == (
+        "Le passage certification avec le bcr émetteur CERT0001 et l'id technique partenaire A "
+        "existe déjà en base")
+    assert outcomes["C"]["ok"] is True
+    assert count(directory, Passage) == 3
+
+
+def test_duplicate_inside_one_file(directory: Factory, settings: Settings, tmp_path: Path) -> None:
+    deposit = ingest(directory, settings, tmp_path, document([passage("A"), passage("A")]))
+    assert (deposit.passages_ok, deposit.passages_ko) == (1, 1)
+
+
+def test_duplicate_across_batches_of_one_file(
+    directory: Factory, settings: Settings, tmp_path: Path
+) -> None:
+    docs = [passage(f"P{i}") for i in range(5)] + [passage("P1")]
+    deposit = ingest(directory, settings, tmp_path, document(docs), batch_size=2)
+    assert (deposit.passages_ok, deposit.passages_ko) == (5, 1)
+
+
+def test_same_id_from_another_emitter_is_not_a_duplicate(
+    directory: Factory, settings: Settings, tmp_path: Path
+) -> None:
+    ingest(directory, settings, tmp_path, document([passage("A")]))
+    other = ingest(directory, settings, tmp_path,
+                   document([passage("A")], emitter="CERT0002", certifier="CERT0002",
+                            id_flux="other"), "other.xml")
+    assert other.passages_ok == 1
+
+
+def test_resent_id_flux_rejects_the_whole_file(
+    directory: Factory, settings: Settings, tmp_path: Path
+) -> None:
+    first = ingest(directory, settings, tmp_path, document([passage("A")]))
+    again = ingest(directory, settings, tmp_path, document([passage("Z")]), "resent.xml")
+    assert again.status is DepositStatus.REJETE
+    assert again.error_code == "flux_deja_recu"
+    assert f"traitement {first.id}" in (again.error_message or "")
+    assert [p.id_technique for p in passages(directory)] == ["A"]
+
+
+def test_suppression_withdraws_then_allows_a_new_creation(
+    directory: Factory, settings: Settings, tmp_path: Path
+) -> None:
+    ingest(directory, settings, tmp_path, document([passage("A"), passage("B")]))
+    withdrawal = ingest(directory, settings, tmp_path, document(
+        [passage("A"), passage("NOPE")], action="SUPPRESSION", id_flux="del-1"), "del.xml")
+    assert withdrawal.status is DepositStatus.TRAITE_AVEC_ERREURS
+    assert withdrawal.action == "SUPPRESSION"
+    outcomes = {o["id"]: o for o in report_of(directory, withdrawal).passages()}
+    assert outcomes["A"]["ok"] is True
+    assert outcomes["NOPE"]["errors"][0]["code"] == "suppression_inconnu"
+    stored = {p.id_technique: p for p in passages(directory)}
+    assert stored["A"].withdrawn_at is not None
+    assert stored["A"].withdrawn_by_deposit_id == withdrawal.id
+    assert stored["B"].withdrawn_at is None
+    # The corrected passage comes back under the same idTechnique.
+    again = ingest(directory, settings, tmp_path, document([passage("A", verbatim="corrigé")],
+                                                          id_flux="new-1"), "new.xml")
+    assert again.passages_ok == 1
+    live = [p for p in passages(directory) if p.id_technique == "A" and p.withdrawn_at is None]
+    assert [p.verbatim for p in live] == ["corrigé"]
+
+
+@pytest.mark.parametrize(
+    ("emitter", "certifier", "contract", "code"),
+    [
+        ("CERT9999", "CERT9999", "CTR-0001", "certificateur_inconnu"),
+        ("CERT0001", "CERT0001", "CTR-9999", "contrat_inconnu"),
+        ("THIRD001", "CERT0001", "CTR-0001", "mandat_absent"),
+        ("DEPOS001", "CERT0001", "CTR-0001", None),
+        ("CERT0001", "CERT0001", "CTR-0001", None),
+    ],
+)
+def test_registry_and_mandates(
+    directory: Factory, settings: Settings, tmp_path: Path, emitter: str, certifier: str,
+    contract: str, code: str | None
+) -> None:
+    with unit_of_work(directory) as session:
+        add_certifier(session, "CERT0001", ["CTR-0001"], "Certif", None)
+        add_mandate(session, "DEPOS001", "CERT0001")
+    deposit = ingest(directory, settings, tmp_path, document(
+        [passage()], emitter=emitter, certifier=certifier, contract=contract))
+    if code is None:
+        assert deposit.status is DepositStatus.TRAITE
+    else:
+        assert deposit.status is DepositStatus.REJETE
+        assert deposit.error_code == code
+        assert count(directory, Passage) == 0
+
+
+def test_without_a_registry_any_certifier_may_file(
+    directory: Factory, settings: Settings, tmp_path: Path
+) -> None:
+    deposit = ingest(directory, settings, tmp_path, document(
+        [passage()], emitter="THIRD001", certifier="CERT0001"))
+    assert deposit.status is DepositStatus.TRAITE
+
+
+def test_schema_error_late_in_the_file_writes_nothing(
+    directory: Factory, settings: Settings, tmp_path: Path
+) -> None:
+    docs = [passage(f"P{i}") for i in range(30)] + [passage("BAD", sexe_not_an_element="x")]
+    deposit = ingest(directory, settings, tmp_path, document(docs), batch_size=5)
+    assert deposit.status is DepositStatus.REJETE
+    assert deposit.error_code == "schema"
+    report = report_of(directory, deposit)
+    [error] = report.errors
+    assert error.line == 2 and error.column is not None
+    assert "sexe_not_an_element" in error.message
+    assert count(directory, Passage) == 0
+    assert count(directory, PassageKey) == 0
+    assert count(directory, Holder) == 0
+    assert count(directory, FluxReceipt) == 0
+
+
+def test_a_failure_while_writing_leaves_nothing_of_the_file(
+    directory: Factory, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = {"n": 0}
+    original = BulkWriter.write
+
+    def failing(self: BulkWriter, rows: list) -> None:  # type: ignore[type-arg]
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise RuntimeError("disk full")
+        original(self, rows)
+
+    monkeypatch.setattr(BulkWriter, "write", failing)
+    with pytest.raises(RuntimeError, match="disk full"):
+        ingest(directory, settings, tmp_path, document([passage(f"P{i}") for i in range(10)]),
+               batch_size=2)
+    assert count(directory, Passage) == 0
+    assert count(directory, FluxReceipt) == 0
+    with unit_of_work(directory) as session:
+        [deposit] = session.scalars(sa.select(Deposit)).all()
+        assert deposit.status is DepositStatus.EN_COURS  # bookkeeping survived; retried later
+    monkeypatch.setattr(BulkWriter, "write", original)
+    again = ingest(directory, settings, tmp_path,
+                   document([passage(f"P{i}") for i in range(10)]), batch_size=2)
+    assert again.passages_ok == 10
+
+
+def test_header_after_the_passages(directory: Factory, settings: Settings, tmp_path: Path) -> None:
+    deposit = ingest(directory, settings, tmp_path,
+                     document([passage("A"), passage("B")], header_last=True))
+    assert deposit.status is DepositStatus.TRAITE
+    assert deposit.emitter_bcr == "CERT0001"
+    assert len(passages(directory)) == 2
+
+
+def test_late_suppression_action_restarts_cleanly(
+    directory: Factory, settings: Settings, tmp_path: Path
+) -> None:
+    ingest(directory, settings, tmp_path, document([passage("A")]))
+    late = document([passage("A")], id_flux="late").replace(
+        b"</cpf:emetteur>", b"</cpf:emetteur><cpf:action>SUPPRESSION</cpf:action>")
+    deposit = ingest(directory, settings, tmp_path, late, "late.xml")
+    assert deposit.action == "SUPPRESSION"
+    assert deposit.passages_ok == 1
+    [stored] = passages(directory)
+    assert stored.withdrawn_at is not None
+
+
+def test_child_process_reader_gives_the_same_result(
+    directory: Factory, settings: Settings, tmp_path: Path
+) -> None:
+    deposit = ingest(directory, settings, tmp_path,
+                     document([passage("A"), passage("B", identificationTitulaire=titulaire(
+                         nomNaissance="Inconnu"))]), subprocess_min_bytes=0)
+    assert (deposit.passages_ok, deposit.passages_ko) == (1, 1)
+
+
+def test_report_in_the_cdc_dialect(directory: Factory, settings: Settings, tmp_path: Path) -> None:
+    deposit = ingest(directory, settings, tmp_path, document([
+        passage("OK-1"),
+        passage("KO-1", identificationTitulaire=titulaire(nomNaissance="Inconnu")),
+        passage("W-1", modalitesInscription={"modaliteAcces": "CANDIDAT_LIBRE",
+                                             "voieAccessVAE": "CONGES_VAE"}),
+    ]), "flux-2026-11.xml")
+    report = report_of(directory, deposit)
+    xml = report.to_xml()
+    assert xml.startswith(b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>')
+    root = etree.fromstring(xml)
+    assert root.tag == "rapport"
+    assert root.nsmap == {"ns2": "urn:cdc:cpf:pc5:rapport:schema"}
+    assert [c.tag for c in root][:5] == ["nomFichier", "idFlux", "idTraitement", "PassagesKO",
+                                         "PassagesOK"]
+    assert root.findtext("nomFichier") == "flux-2026-11.xml"
+    assert root.findtext("idFlux") == "flux-test-1"
+    assert root.findtext("idTraitement") == str(deposit.id)
+    [ko] = root.find("PassagesKO")
+    assert ko.findtext("idTechnique") == "KO-1"
+    assert ko.findtext("messageErreur") == "Aucun titulaire ne correspond aux critères obligatoires"
+    assert [e.text for e in root.find("PassagesOK")] == ["OK-1", "W-1"]
+    data = report.to_json()
+    assert data["status"] == "TRAITE_AVEC_ERREURS"
+    assert data["counts"]["ko_by_code"] == {"nirisation_aucun": 1}
+    assert [p["id_technique"] for p in data["passages"]] == ["OK-1", "KO-1", "W-1"]
+    assert data["passages"][2]["warnings"][0]["code"] == "regle_vae"
+
+
+def test_rejected_report_has_errors_and_no_passages(
+    directory: Factory, settings: Settings, tmp_path: Path
+) -> None:
+    deposit = ingest(directory, settings, tmp_path, b"<!DOCTYPE x><x/>")
+    root = etree.fromstring(report_of(directory, deposit).to_xml())
+    assert root.find("idFlux") is None and root.find("PassagesOK") is None
+    [error] = root.find("erreurs")
+    assert error.findtext("type") == "FORMAT"
+    assert "DOCTYPE" in (error.findtext("message") or "")
+    assert (error.findtext("ligne"), error.findtext("colonne")) == ("1", "1")
+
+
+def test_store_holds_no_clear_nir(
+    directory: Factory, settings: Settings, tmp_path: Path, engine: sa.Engine
+) -> None:
+    ingest(directory, settings, tmp_path, document([
+        passage("A"), passage("B", identificationTitulaire=national(PERSON_NIR[:13], "Dupont"))],
+    ))
+    with engine.connect() as conn:
+        meta = sa.MetaData()
+        meta.reflect(conn)
+        for table in meta.sorted_tables:
+            for row in conn.execute(sa.select(table)):
+                for value in row:
+                    if isinstance(value, (str, dict, list)):
+                        text = value if isinstance(value, str) else json.dumps(value)
+                        assert not is_shaped(text), f"NIR-shaped value in {table.name}"
+                        assert PERSON_NIR[:13] not in text, f"NIR in {table.name}"
+
+
+def test_demo_data_set_matches_the_generators_expectations(
+    committed: Factory, settings: Settings, tmp_path: Path, vault: NirVault
+) -> None:
+    from passport.demo.generate import generate
+    from passport.holders.service import import_identities
+    from passport.training.service import import_training_files
+
+    manifest = generate(tmp_path / "demo", holders=400, passages=1500, per_file=600)
+    with unit_of_work(committed) as session:
+        import_identities(session, tmp_path / "demo" / "identities.csv", vault)
+        import_training_files(session, tmp_path / "demo" / "training_files.csv", vault)
+    for expected in manifest["files"]:
+        deposit = ingest(committed, settings, tmp_path,
+                         (tmp_path / "demo" / expected["file"]).read_bytes(), expected["file"])
+        assert (deposit.passages_ok, deposit.passages_ko) == (expected["ok"], expected["ko"])
+        assert deposit.warnings_count == expected["warnings"]
+        counts = report_of(committed, deposit).counts["ko_by_code"]
+        assert counts.get("nirisation_plusieurs", 0) == expected["ko_reasons"].get(
+            "nirisation_plusieurs", 0)
+
+
+def test_omitted_nillable_is_rejected_as_schema(
+    directory: Factory, settings: Settings, tmp_path: Path
+) -> None:
+    deposit = ingest(directory, settings, tmp_path, document([passage(dateFinValidite=OMIT)]))
+    assert deposit.error_code == "schema"
+
+
+def test_two_certifications_keep_their_codes(
+    directory: Factory, settings: Settings, tmp_path: Path
+) -> None:
+    ingest(directory, settings, tmp_path, document(certifications=[
+        certification([passage("A")]), certification([passage("B")], type_="RS", code="RS5875")]))
+    with unit_of_work(directory) as session:
+        from passport.referentials.models import Certification
+
+        rows = session.execute(sa.select(Passage.id_technique, Certification.code).join(
+            Certification, Certification.id == Passage.certification_id).order_by(
+            Passage.id_technique)).all()
+    assert [tuple(r) for r in rows] == [("A", "RNCP34762"), ("B", "RS5875")]

@@ -1,0 +1,57 @@
+"""Settings: development defaults, production refuses unsafe ones."""
+
+from __future__ import annotations
+
+import pytest
+
+from passport.config import ConfigurationError, Settings
+
+STRONG = {
+    "PASSPORT_ENV": "production",
+    "PASSPORT_NIR_HMAC_KEY": "11" * 32,
+    "PASSPORT_NIR_ENCRYPTION_KEY": "22" * 32,
+    "PASSPORT_DATABASE_URL": "postgresql+psycopg://passport@db/passport",
+}
+
+
+def test_development_defaults() -> None:
+    settings = Settings.from_env({})
+    assert settings.env == "development"
+    assert settings.database_url.startswith("sqlite:///") and settings.database_url.endswith(
+        "instance/passport.sqlite3")
+    assert settings.max_upload_bytes == 250 * 1024 * 1024
+    assert settings.flux_schema == "1.1.5"
+
+
+def test_production_with_real_secrets_starts() -> None:
+    settings = Settings.from_env(STRONG)
+    assert settings.is_production
+
+
+@pytest.mark.parametrize(
+    ("missing", "message"),
+    [("PASSPORT_NIR_HMAC_KEY", "PASSPORT_NIR_HMAC_KEY is not set"),
+     ("PASSPORT_NIR_ENCRYPTION_KEY", "development key in use")],
+)
+def test_production_refuses_development_keys(missing: str, message: str) -> None:
+    env = {k: v for k, v in STRONG.items() if k != missing}
+    with pytest.raises(ConfigurationError, match=message):
+        Settings.from_env(env)
+
+
+def test_production_refuses_weak_or_shared_keys() -> None:
+    with pytest.raises(ConfigurationError, match="at least 32 bytes"):
+        Settings.from_env({**STRONG, "PASSPORT_NIR_HMAC_KEY": "11" * 8})
+    with pytest.raises(ConfigurationError, match="must differ"):
+        Settings.from_env({**STRONG, "PASSPORT_NIR_HMAC_KEY": "22" * 32})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("PASSPORT_ENV", "staging"), ("PASSPORT_MAX_UPLOAD_BYTES", "many"),
+     ("PASSPORT_MAX_UPLOAD_BYTES", "0"), ("PASSPORT_FLUX_SCHEMA", "2.0"),
+     ("PASSPORT_NIR_ENCRYPTION_KEY", "not-a-key!"), ("PASSPORT_NIR_ENCRYPTION_KEY", "aa" * 5)],
+)
+def test_bad_values_are_reported(name: str, value: str) -> None:
+    with pytest.raises(ConfigurationError):
+        Settings.from_env({name: value})
