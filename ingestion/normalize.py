@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
+
+
+@lru_cache(maxsize=65536)
+def _normalise(name: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", name)
+    return "".join(ch for ch in decomposed if ch.isalpha()).upper()
 
 
 def normalise(name: str | None) -> str:
@@ -11,10 +18,8 @@ def normalise(name: str | None) -> str:
     ``Du-Pont``, ``DU PONT`` and ``Dupont`` give ``DUPONT``; ``Élise`` gives ``ELISE``;
     apostrophes, dots and repeated spaces vanish.
     """
-    if not name:
-        return ""
-    decomposed = unicodedata.normalize("NFKD", name)
-    return "".join(ch for ch in decomposed if ch.isalpha()).upper()
+    # Cached: names repeat a lot (a few thousand family names cover most people).
+    return _normalise(name) if name else ""
 
 
 def match_key(nom_naissance: str, prenom1: str, annee: int | str, sexe: str) -> str:

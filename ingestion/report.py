@@ -90,9 +90,9 @@ class Report:
     counts: dict[str, Any] = field(default_factory=dict)
 
     # -- storage -------------------------------------------------------------------
-    def to_blob(self) -> bytes:
-        """Serialise for `passport.deposits.models.DepositReport.content`."""
-        summary = {
+    def summary(self) -> dict[str, Any]:
+        """Everything but the outcomes, for `passport.deposits.models.DepositReport.summary`."""
+        return {
             "version": REPORT_VERSION,
             "file_name": self.file_name,
             "id_traitement": self.id_traitement,
@@ -101,14 +101,10 @@ class Report:
             "errors": [e.as_dict() for e in self.errors],
             "counts": self.counts,
         }
-        head = json.dumps(summary, ensure_ascii=False).encode()
-        return len(head).to_bytes(4, "big") + head + self.outcomes
 
     @classmethod
-    def from_blob(cls, blob: bytes) -> Report:
-        """Inverse of `to_blob`."""
-        size = int.from_bytes(blob[:4], "big")
-        summary = json.loads(blob[4 : 4 + size])
+    def stored(cls, summary: dict[str, Any], outcomes: bytes) -> Report:
+        """Inverse of `summary` (and `outcomes`)."""
         return cls(
             file_name=summary["file_name"],
             id_traitement=summary["id_traitement"],
@@ -118,7 +114,7 @@ class Report:
                 FileProblem(e["code"], e["message"], e["line"], e["column"], e["type"])
                 for e in summary["errors"]
             ],
-            outcomes=blob[4 + size :],
+            outcomes=outcomes,
             counts=summary["counts"],
         )
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from passport.db import Base, utcnow
-from passport.types import enum_column
+from passport.types import enum_column, json_column
 
 
 class DepositStatus(enum.Enum):
@@ -65,13 +66,15 @@ class Deposit(Base):
 
 
 class DepositReport(Base):
-    """The processing report of a deposit, stored compressed (see `ingestion.report`)."""
+    """The processing report of a deposit (see `ingestion.report`): a summary, and the
+    per-passage outcomes as a compressed stream of JSON lines."""
 
     __tablename__ = "deposit_reports"
 
     deposit_id: Mapped[int] = mapped_column(sa.ForeignKey("deposits.id"), primary_key=True)
     version: Mapped[int] = mapped_column(sa.SmallInteger, default=1)
-    content: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    summary: Mapped[dict[str, Any]] = mapped_column(json_column())
+    outcomes: Mapped[bytes] = mapped_column(sa.LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

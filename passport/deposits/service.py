@@ -138,9 +138,10 @@ def _finish(deposit: Deposit, status: DepositStatus, report: Report, session: Se
     deposit.worker = None
     existing = session.get(DepositReport, deposit.id)
     if existing is None:
-        session.add(DepositReport(deposit_id=deposit.id, content=report.to_blob()))
+        session.add(DepositReport(deposit_id=deposit.id, summary=report.summary(),
+                                  outcomes=report.outcomes))
     else:
-        existing.content = report.to_blob()
+        existing.summary, existing.outcomes = report.summary(), report.outcomes
 
 
 def process(
@@ -215,4 +216,4 @@ def reject(
 def load_report(session: Session, deposit_id: int) -> Report | None:
     """The stored report of a deposit, if it has one."""
     stored = session.get(DepositReport, deposit_id)
-    return Report.from_blob(stored.content) if stored is not None else None
+    return Report.stored(stored.summary, stored.outcomes) if stored is not None else None

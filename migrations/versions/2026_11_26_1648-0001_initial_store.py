@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 16:33:52.920978
+Create Date: 2026-11-26 16:48:46.813205
 """
 
 from collections.abc import Sequence
@@ -123,7 +123,8 @@ def upgrade() -> None:
     op.create_table('deposit_reports',
     sa.Column('deposit_id', sa.Integer(), nullable=False),
     sa.Column('version', sa.SmallInteger(), nullable=False),
-    sa.Column('content', sa.LargeBinary(), nullable=False),
+    sa.Column('summary', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('outcomes', sa.LargeBinary(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['deposit_id'], ['deposits.id'], name=op.f('fk_deposit_reports_deposit_id_deposits')),
     sa.PrimaryKeyConstraint('deposit_id', name=op.f('pk_deposit_reports'))
