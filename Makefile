@@ -22,6 +22,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $@
 
+export PASSPORT_ANALYSTS ?= analyste@example.gouv.fr
+
 run: install
 	@mkdir -p instance
 	$(PASSPORT) db upgrade
@@ -29,12 +31,19 @@ run: install
 	$(PASSPORT) demo load $(DEMO)
 	@echo
 	@echo "  Passport API on http://$(HOST):$(PORT)"
+	@echo "    Log in in a browser:  http://$(HOST):$(PORT)/demo"
+	@echo "      (local FranceConnect on :9400 and ProConnect on :9401: pick a demo user)"
 	@echo "    curl http://$(HOST):$(PORT)/health"
 	@echo "    OpenAPI: http://$(HOST):$(PORT)/api/openapi.json"
+	@echo "    A token without a browser:"
+	@echo "      TOKEN=\$$($(PASSPORT) dev token --holder-nir \$$(sed -n 2p $(DEMO)/identities.csv | cut -d, -f1))"
+	@echo "      curl -H \"Authorization: Bearer \$$TOKEN\" http://$(HOST):$(PORT)/api/v1/me"
 	@echo "  Demo data: $(DEMO) (reports in $(DEMO)/reports); try:"
 	@echo "    $(PASSPORT) flux validate $(DEMO)/flux-0001.xml"
 	@echo "    $(PASSPORT) certifiers list"
 	@echo
+	@$(PASSPORT) dev providers $(DEMO) & providers=$$!; \
+	trap 'kill $$providers 2>/dev/null' EXIT INT TERM; \
 	$(PASSPORT) serve --host $(HOST) --port $(PORT)
 
 test: install lint test-sqlite test-postgres
@@ -43,11 +52,14 @@ lint: install
 	$(VENV)/bin/ruff check passport ingestion tests benchmarks
 	$(VENV)/bin/mypy
 
+TEST_PACKAGES := '/usr/lib/postgresql/*/bin/initdb:postgresql' chromium:chromium chromedriver:chromium-driver
+
 test-sqlite: install
+	@scripts/ensure-packages.sh $(TEST_PACKAGES)
 	$(PY) -m pytest
 
 test-postgres: install
-	@scripts/ensure-packages.sh '/usr/lib/postgresql/*/bin/initdb:postgresql'
+	@scripts/ensure-packages.sh $(TEST_PACKAGES)
 	scripts/with-postgres.sh $(PY) -m pytest
 
 bench: install

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +26,7 @@ def create_app(
     app = Flask(__name__, instance_path=str(settings.instance_dir.resolve()))
     _configure(app, settings, overrides)
     _init_database(app, settings)
+    _init_auth(app, settings)
     _register_api(app)
     # After flask-smorest, whose own HTTPException handler this one replaces.
     web_errors.init_app(app)
@@ -52,9 +54,39 @@ def _init_database(app: Flask, settings: Settings) -> None:
     web_db.init_app(app, make_session_factory(engine))
 
 
+def _init_auth(app: Flask, settings: Settings) -> None:
+    from passport.auth.keys import KeyRing
+    from passport.auth.oauth_views import bp as oauth
+    from passport.auth.server import create_server
+
+    if not settings.is_production:
+        # Authlib refuses plain-HTTP endpoints unless told otherwise: development and tests
+        # run everything on http://127.0.0.1. Production requires https issuers (Settings).
+        os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
+    if settings.proxy_fix:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.proxy_fix, x_proto=settings.proxy_fix,
+            x_host=settings.proxy_fix)
+    keys = KeyRing(settings)
+    app.extensions["passport.keys"] = keys
+    app.extensions["passport.oauth"] = create_server(app, settings, keys)
+    app.register_blueprint(oauth)
+    if settings.dev_tools:
+        from passport.auth.demo import bp as demo
+
+        app.register_blueprint(demo)
+
+
 def _register_api(app: Flask) -> None:
+    from passport.auth.api import blp as me
     from passport.health.api import blp as health
 
     api = Api(app)
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                       "description": "Access token from /oauth/token (ES256, RFC 9068)"})
     api.register_blueprint(health)
+    api.register_blueprint(me)
     app.extensions["passport.api"] = api

@@ -377,6 +377,159 @@ def certifiers_list(cli: CliContext) -> None:
     out.print(table)
 
 
+# -- OAuth clients ----------------------------------------------------------------------
+@main.group()
+def clients() -> None:
+    """OAuth clients: certifiers' client credentials and front-end applications."""
+
+
+@clients.command("add")
+@click.option("--bcr", required=True, help="BCR of the certifier or mandated depositor.")
+@click.option("--name", default=None)
+@click.option("--rotate-secret", is_flag=True, help="Issue a new secret for an existing client.")
+@pass_cli
+def clients_add(cli: CliContext, bcr: str, name: str | None, rotate_secret: bool) -> None:
+    """Register a certifier client (client_id = its BCR); print its secret once."""
+    from passport.auth.clients import ClientError, add_certifier_client
+
+    try:
+        with cli.transaction() as session:
+            secret = add_certifier_client(session, bcr, name, rotate=rotate_secret)
+    except ClientError as exc:
+        raise click.ClickException(str(exc)) from None
+    err.print(f"client {bcr}: keep this secret now, it is stored only hashed and never shown again")
+    click.echo(secret)
+
+
+@clients.command("add-app")
+@click.option("--client-id", required=True)
+@click.option("--name", required=True)
+@click.option("--redirect-uri", "redirect_uris", multiple=True, required=True)
+@click.option("--confidential", is_flag=True, help="A server-side app that keeps a secret.")
+@click.option("--scope", "scopes", multiple=True, help="Allowed scope (repeatable).")
+@pass_cli
+def clients_add_app(cli: CliContext, client_id: str, name: str, redirect_uris: tuple[str, ...],
+                    confidential: bool, scopes: tuple[str, ...]) -> None:
+    """Register a front end for the authorization code flow (PKCE S256 required)."""
+    from passport.auth.clients import ClientError, add_app
+
+    try:
+        with cli.transaction() as session:
+            secret = add_app(session, client_id, name, list(redirect_uris),
+                             confidential=confidential, scopes=list(scopes) or None)
+    except ClientError as exc:
+        raise click.ClickException(str(exc)) from None
+    err.print(f"client {client_id} registered")
+    if secret:
+        click.echo(secret)
+
+
+@clients.command("disable")
+@click.argument("client_id")
+@pass_cli
+def clients_disable(cli: CliContext, client_id: str) -> None:
+    """Disable a client: its tokens are refused at their next use."""
+    from passport.auth.clients import ClientError, disable
+
+    try:
+        with cli.transaction() as session:
+            disable(session, client_id)
+    except ClientError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@clients.command("list")
+@pass_cli
+def clients_list(cli: CliContext) -> None:
+    """Show the registered clients."""
+    import sqlalchemy as sa
+
+    from passport.auth.models import OAuthClient
+
+    table = Table()
+    for column in ("client id", "name", "kind", "grants", "scope", "state"):
+        table.add_column(column)
+    with cli.transaction() as session:
+        for c in session.scalars(sa.select(OAuthClient).order_by(OAuthClient.client_id)):
+            table.add_row(c.client_id, c.name, "public" if c.is_public else "confidential",
+                          ", ".join(c.grant_types), c.scope,
+                          "disabled" if c.disabled_at else "active")
+    out.print(table)
+
+
+# -- development ------------------------------------------------------------------------
+@main.group()
+def dev() -> None:
+    """Development shortcuts (refused unless PASSPORT_ENV=development)."""
+
+
+@dev.command("token")
+@click.option("--holder-nir", help="A holder, by NIR (15 characters).")
+@click.option("--advisor", help="An advisor, as SIRET:EMAIL.")
+@click.option("--certifier", help="A certifier, by BCR.")
+@click.option("--analyst", help="An analyst, by email.")
+@click.option("--scope", default=None, help="Space-separated scopes (default: all of the role's).")
+@pass_cli
+def dev_token(cli: CliContext, holder_nir: str | None, advisor: str | None,
+              certifier: str | None, analyst: str | None, scope: str | None) -> None:
+    """Print an access token for one identity, without logging in."""
+    from passport.auth.clients import ClientError, dev_token
+    from passport.auth.keys import KeyRing
+    from passport.auth.models import Role
+    from passport.nir import InvalidNir
+
+    chosen = [(r, v) for r, v in ((Role.HOLDER, holder_nir), (Role.ADVISOR, advisor),
+                                  (Role.CERTIFIER, certifier), (Role.ANALYST, analyst)) if v]
+    if len(chosen) != 1:
+        raise click.UsageError("give exactly one of --holder-nir, --advisor, --certifier, --analyst")
+    if not cli.settings.dev_tools:
+        raise click.ClickException("passport dev token only works with PASSPORT_ENV=development")
+    role, value = chosen[0]
+    try:
+        with cli.transaction() as session:
+            token = dev_token(session, cli.settings, KeyRing(cli.settings), role=role,
+                              value=value, scope=scope)
+    except (ClientError, InvalidNir) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(token)
+
+
+@dev.command("providers")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--franceconnect-port", default=9400, show_default=True)
+@click.option("--proconnect-port", default=9401, show_default=True)
+@pass_cli
+def dev_providers(cli: CliContext, directory: Path, franceconnect_port: int,
+                  proconnect_port: int) -> None:
+    """Run local stand-ins for FranceConnect and ProConnect, with demo users from DIRECTORY
+    (its identities.csv): a few holders, an advisor and an analyst, one click each."""
+    import time
+
+    from passport.auth.demo import demo_users
+
+    if not cli.settings.dev_tools:
+        raise click.ClickException("passport dev providers only runs with PASSPORT_ENV=development")
+    try:
+        import oidc_provider_mock
+    except ImportError:
+        raise click.ClickException("install the test extra: pip install -e '.[test]'") from None
+    holders, staff = demo_users(directory / "identities.csv", cli.settings)
+    with (
+        oidc_provider_mock.run_server_in_thread(port=franceconnect_port, require_nonce=True,
+                                                user_claims=holders),
+        oidc_provider_mock.run_server_in_thread(port=proconnect_port, require_nonce=True,
+                                                user_claims=staff),
+    ):
+        err.print(f"FranceConnect stand-in on http://127.0.0.1:{franceconnect_port} "
+                  f"({len(holders)} demo holders), ProConnect stand-in on "
+                  f"http://127.0.0.1:{proconnect_port} ({len(staff)} advisor/analyst)")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
 # -- serve ------------------------------------------------------------------------------
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -430,6 +583,7 @@ def demo_generate(holders: int, passages: int, per_file: int, seed: int, compact
 @pass_cli
 def demo_load(cli: CliContext, directory: Path) -> None:
     """Register the demo certifiers, import identities and training files, ingest the flux."""
+    from passport.auth.clients import ensure_demo_client
     from passport.certifiers.service import add_certifier, add_mandate
     from passport.deposits.models import FluxReceipt
     from passport.holders.service import import_identities
@@ -440,6 +594,7 @@ def demo_load(cli: CliContext, directory: Path) -> None:
         raise click.ClickException(f"{directory} has no manifest.json (passport demo generate)")
     manifest = json.loads(manifest_path.read_text())
     with cli.transaction() as session:
+        ensure_demo_client(session, cli.settings)
         for c in manifest["certifiers"]:
             add_certifier(session, c["bcr"], [c["contract"]], c["name"], c["siret"])
         for m in manifest["mandates"]:

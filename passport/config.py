@@ -76,6 +76,62 @@ def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
 
 
 @dataclass(frozen=True)
+class UpstreamSettings:
+    """An upstream OpenID provider we are a relying party of."""
+
+    name: str
+    issuer: str
+    client_id: str
+    client_secret: str
+    #: FranceConnect only: the lowest ``acr`` accepted (eidas1 < eidas2 < eidas3).
+    min_acr: str | None = None
+    #: Scopes asked upstream.
+    scope: str = "openid"
+
+
+#: What we ask each provider for (FranceConnect names its scopes after the claims).
+UPSTREAM_SCOPES = {
+    "franceconnect": "openid given_name family_name preferred_username birthdate gender "
+                     "birthplace birthcountry",
+    "proconnect": "openid email given_name usual_name siret uid",
+}
+
+
+ACR_LEVELS = ("eidas1", "eidas2", "eidas3")
+
+
+def _pem(name: str, value: str | None) -> str | None:
+    """A PEM given inline or as ``@/path/to/file``."""
+    if not value:
+        return None
+    if value.startswith("@"):
+        try:
+            return Path(value[1:]).read_text()
+        except OSError as exc:
+            raise ConfigurationError(f"{name}: cannot read {value[1:]}: {exc.strerror}") from None
+    return value
+
+
+def _upstream(environ: Mapping[str, str], name: str, port: int, min_acr: str | None,
+              production: bool) -> UpstreamSettings:
+    prefix = f"PASSPORT_{name.upper()}_"
+    acr = environ.get(prefix + "MIN_ACR", "eidas2" if production and min_acr else min_acr)
+    if acr is not None and acr not in ACR_LEVELS:
+        raise ConfigurationError(f"{prefix}MIN_ACR must be one of {', '.join(ACR_LEVELS)}")
+    # The development stand-in (oidc-provider-mock) releases standard claims only under
+    # the standard "profile" and "email" scopes, so development adds them.
+    scope = UPSTREAM_SCOPES[name] + ("" if production else " profile email")
+    return UpstreamSettings(
+        name,
+        environ.get(prefix + "ISSUER", f"http://127.0.0.1:{port}").rstrip("/"),
+        environ.get(prefix + "CLIENT_ID", "passport-dev"),
+        environ.get(prefix + "CLIENT_SECRET", "dev-secret"),
+        acr if name == "franceconnect" else None,
+        environ.get(prefix + "SCOPES", scope),
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting of the service; build it with `Settings.from_env`."""
 
@@ -92,6 +148,31 @@ class Settings:
     #: Files at least this big are parsed in a child process (-1: never).
     ingest_subprocess_min_bytes: int = 1024 * 1024
     log_level: str = "INFO"
+    # -- identity and access --------------------------------------------------------
+    #: Our issuer identifier (the public base URL of this service).
+    issuer: str = "http://127.0.0.1:5000"
+    #: The ``aud`` of our access tokens (the API as a resource server).
+    api_audience: str = "http://127.0.0.1:5000/api"
+    #: PEM of the EC P-256 key signing our tokens (None: a generated development key).
+    signing_key_pem: str | None = None
+    #: PEMs of retired signing keys, still published until their tokens expired.
+    signing_old_keys_pem: tuple[str, ...] = ()
+    access_token_ttl: int = 600
+    refresh_token_ttl: int = 30 * 24 * 3600
+    franceconnect: UpstreamSettings = field(
+        default_factory=lambda: UpstreamSettings("franceconnect", "http://127.0.0.1:9400",
+                                                 "passport-dev", "dev-secret", "eidas1")
+    )
+    proconnect: UpstreamSettings = field(
+        default_factory=lambda: UpstreamSettings("proconnect", "http://127.0.0.1:9401",
+                                                 "passport-dev", "dev-secret", None)
+    )
+    #: Emails of the analysts allowed in through ProConnect.
+    analysts: frozenset[str] = frozenset()
+    #: Development-only shortcuts (``passport dev token``, the /demo page).
+    dev_tools: bool = True
+    #: Number of reverse proxies in front of the app (X-Forwarded-* trusted from them).
+    proxy_fix: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -123,8 +204,27 @@ class Settings:
         if flux_schema not in ("1.1.2", "1.1.5"):
             raise ConfigurationError("PASSPORT_FLUX_SCHEMA must be 1.1.2 or 1.1.5")
 
+        production = env == "production"
+        issuer = environ.get("PASSPORT_ISSUER", "http://127.0.0.1:5000").rstrip("/")
+        old_keys = _pem("PASSPORT_SIGNING_OLD_KEYS", environ.get("PASSPORT_SIGNING_OLD_KEYS"))
         settings = cls(
             env=env,
+            issuer=issuer,
+            api_audience=environ.get("PASSPORT_API_AUDIENCE", f"{issuer}/api"),
+            signing_key_pem=_pem("PASSPORT_SIGNING_KEY", environ.get("PASSPORT_SIGNING_KEY")),
+            signing_old_keys_pem=tuple(
+                "-----BEGIN" + block for block in (old_keys or "").split("-----BEGIN")[1:]
+            ),
+            access_token_ttl=_int(environ, "PASSPORT_ACCESS_TOKEN_TTL", 600),
+            refresh_token_ttl=_int(environ, "PASSPORT_REFRESH_TOKEN_TTL", 30 * 24 * 3600),
+            franceconnect=_upstream(environ, "franceconnect", 9400, "eidas1", production),
+            proconnect=_upstream(environ, "proconnect", 9401, None, production),
+            analysts=frozenset(
+                e.strip().lower() for e in environ.get("PASSPORT_ANALYSTS", "").split(",")
+                if e.strip()
+            ),
+            dev_tools=env == "development",
+            proxy_fix=_int(environ, "PASSPORT_PROXY_FIX", 0),
             instance_dir=instance_dir,
             database_url=database_url,
             nir_hmac_key=nir_hmac_key,
@@ -165,6 +265,8 @@ class Settings:
             raise ConfigurationError("PASSPORT_MAX_UPLOAD_BYTES must be positive")
         if self.ingest_batch_size <= 0:
             raise ConfigurationError("PASSPORT_INGEST_BATCH_SIZE must be positive")
+        if not 30 <= self.access_token_ttl <= 3600:
+            raise ConfigurationError("PASSPORT_ACCESS_TOKEN_TTL must be 30 to 3600 seconds")
         if self.nir_encryption_key_id not in self.nir_encryption_keys:
             raise ConfigurationError("current NIR encryption key id has no key")
         for kid, key in self.nir_encryption_keys.items():
@@ -183,5 +285,16 @@ class Settings:
             problems.append("PASSPORT_NIR_ENCRYPTION_KEY must be 32 bytes (AES-256-GCM)")
         if self.nir_hmac_key in self.nir_encryption_keys.values():
             problems.append("the NIR HMAC and encryption keys must differ")
+        if not self.signing_key_pem:
+            problems.append("PASSPORT_SIGNING_KEY is not set (tokens would be signed by a "
+                            "generated development key)")
+        if not self.issuer.startswith("https://"):
+            problems.append("PASSPORT_ISSUER must be an https:// URL")
+        for upstream in (self.franceconnect, self.proconnect):
+            prefix = f"PASSPORT_{upstream.name.upper()}_"
+            if not upstream.issuer.startswith("https://"):
+                problems.append(f"{prefix}ISSUER must be an https:// URL")
+            if upstream.client_secret == "dev-secret":  # noqa: S105 -- the dev default refused
+                problems.append(f"{prefix}CLIENT_SECRET is not set")
         if problems:
             raise ConfigurationError("refusing to start in production: " + "; ".join(problems))

@@ -1,5 +1,13 @@
 """Import every model so that ``Base.metadata`` is complete (Alembic, tests)."""
 
+from passport.auth.models import (
+    Account,
+    AuthorizationCode,
+    AuthorizationRequest,
+    OAuthClient,
+    RefreshToken,
+    RevokedAccessToken,
+)
 from passport.certifiers.models import Certifier, CertifierContract, Mandate
 from passport.db import Base
 from passport.deposits.models import Deposit, DepositReport, DepositStatus, FluxReceipt
@@ -9,6 +17,9 @@ from passport.referentials.models import Certification
 from passport.training.models import TrainingFile, TrainingStatus
 
 __all__ = [
+    "Account",
+    "AuthorizationCode",
+    "AuthorizationRequest",
     "Base",
     "Certification",
     "Certifier",
@@ -21,8 +32,11 @@ __all__ = [
     "IdentityRecord",
     "Mandate",
     "NirAlias",
+    "OAuthClient",
     "Passage",
     "PassageKey",
+    "RefreshToken",
+    "RevokedAccessToken",
     "TrainingFile",
     "TrainingStatus",
 ]

@@ -28,6 +28,24 @@ DATA = Path(__file__).parent / "data"
 OFFICIAL_EXAMPLE = DATA / "official-example-v2.0.0.xml"
 
 
+def production_environment() -> dict[str, str]:
+    """A complete, valid production configuration (fresh keys)."""
+    from joserfc.jwk import ECKey
+
+    return {
+        "PASSPORT_ENV": "production",
+        "PASSPORT_NIR_HMAC_KEY": "11" * 32,
+        "PASSPORT_NIR_ENCRYPTION_KEY": "22" * 32,
+        "PASSPORT_SIGNING_KEY": ECKey.generate_key("P-256", private=True).as_pem(
+            private=True).decode(),
+        "PASSPORT_ISSUER": "https://passport.example",
+        "PASSPORT_FRANCECONNECT_ISSUER": "https://fcp.integ01.dev-franceconnect.fr/api/v2",
+        "PASSPORT_FRANCECONNECT_CLIENT_SECRET": "fc-secret",
+        "PASSPORT_PROCONNECT_ISSUER": "https://fca.integ01.dev-agentconnect.fr/api/v2",
+        "PASSPORT_PROCONNECT_CLIENT_SECRET": "pc-secret",
+    }
+
+
 def pytest_report_header() -> str:
     url = os.environ.get("PASSPORT_TEST_DATABASE_URL")
     shown = sa.engine.make_url(url).render_as_string(hide_password=True) if url else "sqlite"

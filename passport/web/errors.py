@@ -99,6 +99,13 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(errors.DomainError)
     def _domain(exc: errors.DomainError) -> Response:
+        from passport.auth.access import AccessDenied, HolderNotLinked
+
+        if isinstance(exc, AccessDenied):
+            return problem(exc.status, exc.code, exc.title, exc.detail,
+                           headers={"WWW-Authenticate": exc.www_authenticate})
+        if isinstance(exc, HolderNotLinked):
+            return problem(403, exc.code, exc.title, exc.detail)
         status = next(
             (s for cls, s in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 400
         )
@@ -110,7 +117,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
-        if app.config.get("PROPAGATE_EXCEPTIONS"):
+        # Under test, bugs fail the test instead of hiding behind a 500 (Indico does so).
+        if app.testing or app.config.get("PROPAGATE_EXCEPTIONS"):
             raise exc
         log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
         return problem(500, "internal_error", "Internal error",

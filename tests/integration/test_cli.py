@@ -158,3 +158,67 @@ def test_bad_configuration_is_reported(cli: CliRunner, monkeypatch: pytest.Monke
     result = cli.invoke(main, ["flux", "validate", str(OFFICIAL_EXAMPLE)])
     assert result.exit_code == 1
     assert "refusing to start in production" in result.output
+
+
+def test_dev_token_only_in_development(cli: CliRunner) -> None:
+    result = cli.invoke(main, ["dev", "token", "--certifier", "CERT0001"])
+    assert result.exit_code == 1
+    assert "PASSPORT_ENV=development" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "role"),
+    [(["--holder-nir", "196113155500150"], "holder"),
+     (["--advisor", "13002526500013:claire@cep.example"], "advisor"),
+     (["--certifier", "CERT0001"], "certifier"),
+     (["--analyst", "ana@drees.example", "--scope", "analytics:read"], "analyst")],
+)
+def test_dev_token_gives_a_working_token(cli: CliRunner, monkeypatch: pytest.MonkeyPatch,
+                                         tmp_path: Path, args: list[str], role: str) -> None:
+    from passport.app import create_app
+    from passport.config import Settings
+
+    monkeypatch.setenv("PASSPORT_ENV", "development")
+    result = cli.invoke(main, ["dev", "token", *args])
+    assert result.exit_code == 0, result.output
+    token = result.stdout.strip()
+    app = create_app(Settings.from_env(), {"TESTING": True})
+    try:
+        response = app.test_client().get("/api/v1/me",
+                                         headers={"Authorization": f"Bearer {token}"})
+    finally:
+        app.extensions["passport.engine"].dispose()
+    assert response.status_code == 200, response.json
+    assert response.json["role"] == role
+    if role == "holder":
+        assert response.json["linked"] is True
+
+
+def test_dev_token_refuses_bad_input(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PASSPORT_ENV", "development")
+    both = cli.invoke(main, ["dev", "token", "--certifier", "CERT0001", "--analyst", "a@b.c"])
+    assert both.exit_code == 2
+    bad_nir = cli.invoke(main, ["dev", "token", "--holder-nir", "196113155500151"])
+    assert bad_nir.exit_code == 1 and "invalid NIR" in bad_nir.output
+    assert "196113155500151" not in bad_nir.output
+    scope = cli.invoke(main, ["dev", "token", "--certifier", "CERT0001", "--scope",
+                              "passport:read"])
+    assert scope.exit_code == 1 and "cannot have passport:read" in scope.output
+
+
+def test_clients_add_prints_the_secret_once(cli: CliRunner) -> None:
+    first = run(cli, "clients", "add", "--bcr", "CERT0009", "--name", "Certif Neuf")
+    secret = first.stdout.strip()
+    assert len(secret) >= 40
+    again = cli.invoke(main, ["clients", "add", "--bcr", "CERT0009"])
+    assert again.exit_code == 1 and "--rotate-secret" in again.output
+    rotated = run(cli, "clients", "add", "--bcr", "CERT0009", "--rotate-secret")
+    assert rotated.stdout.strip() != secret
+    listing = run(cli, "clients", "list")
+    assert "CERT0009" in listing.stdout and secret not in listing.stdout
+    app = run(cli, "clients", "add-app", "--client-id", "mobile-app", "--name", "Mobile",
+              "--redirect-uri", "https://app.example/cb")
+    assert app.stdout.strip() == ""  # public: no secret
+    bad = cli.invoke(main, ["clients", "add-app", "--client-id", "x1x", "--name", "X",
+                            "--redirect-uri", "http://evil.example/cb"])
+    assert bad.exit_code == 1 and "https" in bad.output

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import production_environment
+
 PASSPORT = str(Path(sys.executable).with_name("passport"))
 pytestmark = pytest.mark.slow
 
@@ -42,7 +44,7 @@ def test_serve_answers_health(env: str, database_url: str, engine: object, tmp_p
     environ = {**os.environ, "PASSPORT_ENV": env, "PASSPORT_DATABASE_URL": database_url,
                "PASSPORT_INSTANCE_DIR": str(tmp_path)}
     if env == "production":
-        environ |= {"PASSPORT_NIR_HMAC_KEY": "11" * 32, "PASSPORT_NIR_ENCRYPTION_KEY": "22" * 32}
+        environ |= production_environment()
     process = subprocess.Popen([PASSPORT, "serve", "--port", str(port), "--workers", "2"],
                                env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:

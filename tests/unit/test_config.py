@@ -5,13 +5,10 @@ from __future__ import annotations
 import pytest
 
 from passport.config import ConfigurationError, Settings
+from tests.conftest import production_environment
 
-STRONG = {
-    "PASSPORT_ENV": "production",
-    "PASSPORT_NIR_HMAC_KEY": "11" * 32,
-    "PASSPORT_NIR_ENCRYPTION_KEY": "22" * 32,
-    "PASSPORT_DATABASE_URL": "postgresql+psycopg://passport@db/passport",
-}
+STRONG = {**production_environment(),
+          "PASSPORT_DATABASE_URL": "postgresql+psycopg://passport@db/passport"}
 
 
 def test_development_defaults() -> None:
@@ -26,12 +23,26 @@ def test_development_defaults() -> None:
 def test_production_with_real_secrets_starts() -> None:
     settings = Settings.from_env(STRONG)
     assert settings.is_production
+    assert settings.franceconnect.min_acr == "eidas2"
+    assert settings.dev_tools is False
+
+
+def test_development_accepts_a_lower_acr() -> None:
+    assert Settings.from_env({}).franceconnect.min_acr == "eidas1"
+    assert Settings.from_env({"PASSPORT_FRANCECONNECT_MIN_ACR": "eidas3"}).franceconnect.min_acr \
+        == "eidas3"
+    with pytest.raises(ConfigurationError, match="MIN_ACR"):
+        Settings.from_env({"PASSPORT_FRANCECONNECT_MIN_ACR": "high"})
 
 
 @pytest.mark.parametrize(
     ("missing", "message"),
     [("PASSPORT_NIR_HMAC_KEY", "PASSPORT_NIR_HMAC_KEY is not set"),
-     ("PASSPORT_NIR_ENCRYPTION_KEY", "development key in use")],
+     ("PASSPORT_NIR_ENCRYPTION_KEY", "development key in use"),
+     ("PASSPORT_SIGNING_KEY", "PASSPORT_SIGNING_KEY is not set"),
+     ("PASSPORT_ISSUER", "PASSPORT_ISSUER must be an https:// URL"),
+     ("PASSPORT_FRANCECONNECT_CLIENT_SECRET", "PASSPORT_FRANCECONNECT_CLIENT_SECRET is not set"),
+     ("PASSPORT_PROCONNECT_ISSUER", "PASSPORT_PROCONNECT_ISSUER must be an https:// URL")],
 )
 def test_production_refuses_development_keys(missing: str, message: str) -> None:
     env = {k: v for k, v in STRONG.items() if k != missing}

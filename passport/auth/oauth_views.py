@@ -1,0 +1,266 @@
+"""OAuth endpoints: authorize (through FranceConnect or ProConnect), token, revoke, metadata.
+
+The browser flow: the client sends the user to ``/oauth/authorize``; we validate the
+request (client, exact redirect URI, PKCE S256, scope), remember it server-side, bind it to
+this browser with a cookie, and send the user upstream with our own ``state``, ``nonce`` and
+PKCE.  The provider sends them back to ``/oauth/callback/<provider>``; we validate the ID
+token, resolve the account (and link a holder to their passport), and resume the client's
+request with a single-use login ticket, which issues our authorization code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from typing import Any
+from urllib.parse import urlencode
+
+import sqlalchemy as sa
+from authlib.oauth2 import OAuth2Error
+from flask import Blueprint, current_app, jsonify, redirect, request, url_for
+from werkzeug.wrappers import Response
+
+from passport.auth.accounts import LoginUser, login_account
+from passport.auth.models import ALL_SCOPES, Account, AuthorizationRequest, OAuthClient
+from passport.auth.server import digest, granted_scope
+from passport.auth.upstream import Provider, UpstreamError, acr_satisfies
+from passport.config import Settings
+from passport.db import utcnow
+from passport.nir import NirVault
+from passport.web.db import session
+from passport.web.errors import problem
+
+log = logging.getLogger(__name__)
+bp = Blueprint("oauth", __name__)
+
+COOKIE = "passport_login"
+REQUEST_TTL = dt.timedelta(minutes=10)
+TICKET_TTL = dt.timedelta(minutes=2)
+LOCK_AFTER = 5
+LOCK_FOR = dt.timedelta(minutes=15)
+PROVIDERS = ("franceconnect", "proconnect")
+
+
+def _settings() -> Settings:
+    return current_app.config["PASSPORT_SETTINGS"]
+
+
+def _server() -> Any:
+    return current_app.extensions["passport.oauth"]
+
+
+def providers() -> dict[str, Provider]:
+    """The upstream providers, created once per app."""
+    found: dict[str, Provider] | None = current_app.extensions.get("passport.upstream")
+    if found is None:
+        settings = _settings()
+        found = {
+            name: Provider(getattr(settings, name),
+                           f"{settings.issuer}/oauth/callback/{name}")
+            for name in PROVIDERS
+        }
+        current_app.extensions["passport.upstream"] = found
+    return found
+
+
+def _error_response(error: OAuth2Error) -> Response:
+    return _server().handle_error_response(request, error)
+
+
+def _to_client(params: dict[str, Any], error: str, description: str) -> Response:
+    """Send the browser back to the client with an error (its redirect URI was validated)."""
+    query = {"error": error, "error_description": description}
+    if params.get("state"):
+        query["state"] = params["state"]
+    separator = "&" if "?" in params["redirect_uri"] else "?"
+    return redirect(params["redirect_uri"] + separator + urlencode(query))
+
+
+@bp.get("/oauth/authorize")
+def authorize() -> Response:
+    """Start (or, with a login ticket, finish) an authorization code request."""
+    server = _server()
+    try:
+        grant = server.get_consent_grant(end_user=None)
+    except OAuth2Error as error:
+        return _error_response(error)
+    params = {k: v for k, v in request.args.items() if k != "login_ticket"}
+    params["redirect_uri"] = grant.redirect_uri
+    provider = request.args.get("provider", "franceconnect")
+    if provider not in PROVIDERS:
+        return _to_client(params, "invalid_request",
+                          f"provider must be one of {', '.join(PROVIDERS)}")
+
+    ticket = request.args.get("login_ticket")
+    if ticket:
+        return _resume(server, grant, params, ticket)
+
+    state, browser = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    pending = AuthorizationRequest(
+        id=state, provider=provider, params=params, nonce=secrets.token_urlsafe(24),
+        code_verifier=secrets.token_urlsafe(48), browser_hash=digest(browser),
+        expires_at=utcnow() + REQUEST_TTL)
+    session().add(pending)
+    try:
+        target = providers()[provider].authorization_url(state, pending.nonce,
+                                                         pending.code_verifier)
+    except UpstreamError as exc:
+        session().rollback()
+        return problem(502, exc.code, "Identity provider unavailable", exc.detail)
+    session().commit()
+    response = redirect(target)
+    response.set_cookie(COOKIE, browser, max_age=int(REQUEST_TTL.total_seconds()),
+                        httponly=True, secure=_settings().issuer.startswith("https://"),
+                        samesite="Lax", path="/oauth")
+    return response
+
+
+def _resume(server: Any, grant: Any, params: dict[str, Any], ticket: str) -> Response:
+    pending = session().scalar(
+        sa.select(AuthorizationRequest).where(AuthorizationRequest.ticket_hash == digest(ticket)))
+    browser = request.cookies.get(COOKIE, "")
+    if (pending is None or pending.account_id is None or pending.authenticated_at is None
+            or pending.browser_hash != digest(browser) or pending.params != params
+            or pending.authenticated_at + TICKET_TTL < utcnow()):
+        return problem(400, "invalid_login_ticket", "Login expired or not from this browser",
+                       "Start the login again from the application.")
+    session().delete(pending)
+    account = session().get(Account, pending.account_id)
+    assert account is not None
+    if not granted_scope(params.get("scope", ""), account.role):
+        session().commit()
+        return _to_client(params, "access_denied",
+                          f"none of the requested scopes is allowed to a {account.role.value}")
+    user = LoginUser(account, pending.authenticated_at, pending.acr)
+    response = server.create_authorization_response(grant_user=user, grant=grant)
+    session().commit()
+    response.delete_cookie(COOKIE, path="/oauth")
+    return response
+
+
+@bp.get("/oauth/callback/<provider>")
+def callback(provider: str) -> Response:
+    """The upstream provider sends the browser back here."""
+    if provider not in PROVIDERS:
+        return problem(404, "not_found", "Not found")
+    state = request.args.get("state", "")
+    pending = session().get(AuthorizationRequest, state) if state else None
+    browser = request.cookies.get(COOKIE, "")
+    if (pending is None or pending.provider != provider or pending.account_id is not None
+            or pending.expires_at < utcnow()):
+        return problem(400, "invalid_state", "Unknown or expired login",
+                       "The login state is unknown, used or expired; start again.")
+    if pending.browser_hash != digest(browser):
+        log.warning("login callback from another browser than the one that started it")
+        return problem(400, "invalid_state", "Login started in another browser",
+                       "Start the login again from the application.")
+    params = pending.params
+    if "error" in request.args:
+        session().delete(pending)
+        session().commit()
+        return _to_client(params, "access_denied", f"{provider}: {request.args['error']}")
+    code = request.args.get("code")
+    if not code:
+        return problem(400, "invalid_request", "Missing code")
+    upstream = providers()[provider]
+    try:
+        claims = upstream.login(code, pending.code_verifier, pending.nonce)
+        if not acr_satisfies(claims.get("acr"), upstream.settings.min_acr):
+            raise UpstreamError(
+                "acr_too_low",
+                f"authentication level {claims.get('acr') or 'unknown'} is below "
+                f"{upstream.settings.min_acr}")
+        account = login_account(session(), _settings(),
+                                NirVault(_settings()), provider, claims)
+    except UpstreamError as exc:
+        log.warning("upstream login refused: %s (%s)", exc.code, provider)
+        session().rollback()
+        session().delete(pending)
+        session().commit()
+        return _to_client(params, "access_denied", exc.detail)
+    ticket = secrets.token_urlsafe(32)
+    pending.account_id = account.id
+    pending.acr = claims.get("acr")
+    pending.authenticated_at = utcnow()
+    pending.ticket_hash = digest(ticket)
+    session().commit()
+    return redirect(url_for("oauth.authorize", **params, login_ticket=ticket))
+
+
+def _client_id_of_request() -> str | None:
+    auth = request.authorization
+    if auth is not None and auth.type == "basic":
+        return auth.username
+    return request.form.get("client_id")
+
+
+@bp.post("/oauth/token")
+def token() -> Response:
+    """Token endpoint (authorization_code + PKCE, refresh_token, client_credentials)."""
+    client_id = _client_id_of_request()
+    client = session().get(OAuthClient, client_id) if client_id else None
+    now = utcnow()
+    if client is not None and client.locked_until is not None and client.locked_until > now:
+        retry = int((client.locked_until - now).total_seconds()) + 1
+        log.warning("token request for locked client %s", client_id)
+        response = jsonify(error="invalid_client",
+                           error_description="Too many failed authentications; try later")
+        response.status_code = 429
+        response.headers["Retry-After"] = str(retry)
+        return response
+    response = _server().create_token_response()
+    if client is not None and not client.is_public:
+        if response.status_code == 401:
+            client.failed_auth_count += 1
+            if client.failed_auth_count >= LOCK_AFTER:
+                client.locked_until = now + LOCK_FOR
+                client.failed_auth_count = 0
+                log.warning("client %s locked after %s failed authentications", client_id,
+                            LOCK_AFTER)
+        elif response.status_code == 200:
+            client.failed_auth_count = 0
+    # Commit whatever the outcome: a replayed code or refresh token revokes its family.
+    session().commit()
+    return response
+
+
+@bp.post("/oauth/revoke")
+def revoke() -> Response:
+    """RFC 7009 revocation of refresh and access tokens."""
+    response = _server().create_endpoint_response("revocation")
+    session().commit()
+    return response
+
+
+@bp.get("/.well-known/oauth-authorization-server")
+def metadata() -> Response:
+    """RFC 8414 authorization server metadata."""
+    issuer = _settings().issuer
+    response = jsonify(
+        issuer=issuer,
+        authorization_endpoint=f"{issuer}/oauth/authorize",
+        token_endpoint=f"{issuer}/oauth/token",
+        revocation_endpoint=f"{issuer}/oauth/revoke",
+        jwks_uri=f"{issuer}/.well-known/jwks.json",
+        response_types_supported=["code"],
+        grant_types_supported=["authorization_code", "refresh_token", "client_credentials"],
+        code_challenge_methods_supported=["S256"],
+        token_endpoint_auth_methods_supported=["none", "client_secret_basic",
+                                               "client_secret_post"],
+        revocation_endpoint_auth_methods_supported=["none", "client_secret_basic",
+                                                    "client_secret_post"],
+        scopes_supported=sorted(ALL_SCOPES),
+        access_token_signing_alg_values_supported=["ES256"],
+        upstream_providers_supported=list(PROVIDERS),
+    )
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+@bp.get("/.well-known/jwks.json")
+def jwks() -> Response:
+    """Our public signing keys (current and retired)."""
+    response = jsonify(current_app.extensions["passport.keys"].public_jwks())
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response

@@ -1,0 +1,98 @@
+"""Services on accounts and sessions, called with an explicit actor."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from passport.auth.access import Actor
+from passport.auth.models import OAuthClient, RefreshToken
+from passport.db import utcnow
+from passport.errors import NotFound
+
+
+def whoami(actor: Actor) -> dict[str, Any]:
+    """What the caller may know about themselves."""
+    account = actor.account
+    return {
+        "role": actor.role.value,
+        "subject": actor.subject,
+        "client_id": actor.client_id,
+        "scopes": sorted(actor.scopes),
+        "display_name": account.display_name if account else actor.certifier_bcr,
+        "linked": (account.holder_id is not None) if account and actor.role.value == "holder"
+        else None,
+        "link_status": (account.link_status if account and account.holder_id is None else None)
+        if actor.role.value == "holder" else None,
+        "email": account.email if account else None,
+        "siret": account.siret if account else None,
+        "certifier_bcr": actor.certifier_bcr,
+    }
+
+
+@dataclass
+class LoginSession:
+    """One login (a refresh token family) of the caller."""
+
+    id: str
+    client_id: str
+    client_name: str
+    scope: str
+    started_at: dt.datetime
+    last_used_at: dt.datetime
+    expires_at: dt.datetime
+    user_agent: str | None
+
+
+def _account_id(actor: Actor) -> int:
+    if actor.account is None:
+        raise NotFound("No such session.")  # certifiers have no login sessions
+    return actor.account.id
+
+
+def sessions(db: Session, actor: Actor) -> list[LoginSession]:
+    """The caller's live logins (refresh token families), newest first."""
+    now = utcnow()
+    rows = db.scalars(
+        sa.select(RefreshToken)
+        .where(RefreshToken.account_id == _account_id(actor))
+        .order_by(RefreshToken.issued_at)
+    ).all()
+    families: dict[str, list[RefreshToken]] = {}
+    for row in rows:
+        families.setdefault(row.family, []).append(row)
+    names = dict(db.execute(sa.select(OAuthClient.client_id, OAuthClient.name)).all())
+    found = []
+    for family, tokens in families.items():
+        live = [t for t in tokens if t.revoked_at is None and t.rotated_at is None
+                and t.expires_at > now]
+        if not live:
+            continue
+        first, last = tokens[0], live[-1]
+        found.append(LoginSession(family, last.client_id, names.get(last.client_id, ""),
+                                  last.scope, first.issued_at, last.issued_at, last.expires_at,
+                                  last.user_agent))
+    return sorted(found, key=lambda s: s.last_used_at, reverse=True)
+
+
+def login_session(db: Session, actor: Actor, session_id: str) -> LoginSession:
+    """One of the caller's sessions; anyone else's answers 404 (its existence is not told)."""
+    for found in sessions(db, actor):
+        if found.id == session_id:
+            return found
+    raise NotFound("No such session.")
+
+
+def end_session(db: Session, actor: Actor, session_id: str) -> None:
+    """Revoke one of the caller's logins (its refresh tokens stop working at once)."""
+    login_session(db, actor, session_id)
+    db.execute(
+        sa.update(RefreshToken)
+        .where(RefreshToken.family == session_id, RefreshToken.account_id == _account_id(actor),
+               RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
