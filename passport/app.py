@@ -42,6 +42,12 @@ def _configure(app: Flask, settings: Settings, overrides: Mapping[str, Any] | No
         OPENAPI_VERSION="3.1.0",
         OPENAPI_URL_PREFIX="/api",
         OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        API_SPEC_OPTIONS={
+            "info": {"description": "Skills passport API: attested and declared items, "
+                                    "shares, consents. See docs/api.md."},
+        },
         JSON_SORT_KEYS=False,
     )
     if overrides:
@@ -79,9 +85,19 @@ def _init_auth(app: Flask, settings: Settings) -> None:
         app.register_blueprint(demo)
 
 
+def openapi_document(app: Flask) -> str:
+    """The OpenAPI description, as committed in ``openapi.json`` (stable key order)."""
+    import json
+
+    spec = app.extensions["passport.api"].spec.to_dict()
+    return json.dumps(spec, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
 def _register_api(app: Flask) -> None:
     from passport.auth.api import blp as me
     from passport.health.api import blp as health
+    from passport.journal.api import blp as journal
+    from passport.records.api import blp as passport
 
     api = Api(app)
     api.spec.components.security_scheme(
@@ -89,4 +105,6 @@ def _register_api(app: Flask) -> None:
                        "description": "Access token from /oauth/token (ES256, RFC 9068)"})
     api.register_blueprint(health)
     api.register_blueprint(me)
+    api.register_blueprint(passport)
+    api.register_blueprint(journal)
     app.extensions["passport.api"] = api

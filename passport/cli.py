@@ -530,6 +530,24 @@ def dev_providers(cli: CliContext, directory: Path, franceconnect_port: int,
             pass
 
 
+@main.command("openapi")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to this file (default: standard output).")
+def openapi(output: Path | None) -> None:
+    """Print (or write) the OpenAPI description; `openapi.json` is committed from this."""
+    from passport.app import create_app, openapi_document
+    from passport.config import Settings
+
+    app = create_app(Settings.from_env({"PASSPORT_DATABASE_URL": "sqlite://"}))
+    document = openapi_document(app)
+    app.extensions["passport.engine"].dispose()
+    if output:
+        output.write_text(document, encoding="utf-8")
+        err.print(f"OpenAPI description written to {output}")
+    else:
+        click.echo(document, nl=False)
+
+
 # -- serve ------------------------------------------------------------------------------
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -611,3 +629,9 @@ def demo_load(cli: CliContext, directory: Path) -> None:
     summaries = ingest_files(cli, [directory / f["file"] for f in pending], directory / "reports")
     for s in summaries:
         err.print(f"{Path(s['file']).name}: {s['status']} ({s['ok']} OK, {s['ko']} KO)")
+    from passport.demo.load import seed_declarations
+
+    with cli.transaction() as session:
+        seeded = seed_declarations(session, cli.vault(), manifest.get("showcase", []))
+    if seeded:
+        err.print(f"declarations of every kind added for {seeded} showcase holder(s)")

@@ -12,7 +12,8 @@ from passport.certifiers.models import Certifier, CertifierContract, Mandate
 from passport.db import Base
 from passport.deposits.models import Deposit, DepositReport, DepositStatus, FluxReceipt
 from passport.holders.models import Holder, IdentityRecord, NirAlias
-from passport.records.models import Passage, PassageKey
+from passport.journal.models import JournalEntry
+from passport.records.models import Declaration, ErrorReport, Passage, PassageKey
 from passport.referentials.models import Certification
 from passport.training.models import TrainingFile, TrainingStatus
 
@@ -24,12 +25,15 @@ __all__ = [
     "Certification",
     "Certifier",
     "CertifierContract",
+    "Declaration",
     "Deposit",
     "DepositReport",
     "DepositStatus",
+    "ErrorReport",
     "FluxReceipt",
     "Holder",
     "IdentityRecord",
+    "JournalEntry",
     "Mandate",
     "NirAlias",
     "OAuthClient",

@@ -520,6 +520,108 @@ class Generator:
         return counts
 
 
+SHOWCASE_PEOPLE = 3
+
+
+def _showcase_passages(gen: Generator, p: Person, n: int) -> list[tuple[str, str, str]]:
+    """(type, code, passage XML) of a rich passport for person ``n``: valid, expired,
+    provisional, DigComp and CECRL results, and one to be withdrawn."""
+    ident = gen._identification(p, "titulaire", True).replace("\n", "")
+
+    def one(suffix: str, *, start: str, end: str | None = None, definitive: bool = True,
+            mention: str | None = "MENTION_BIEN", extra: str = "", lang: str | None = None,
+            digital: str | None = None, scoring: str | None = None) -> str:
+        parts = [
+            f"<cpf:idTechnique>VITRINE-{n}-{suffix}</cpf:idTechnique>",
+            "<cpf:urlPreuve>https://verif.example.fr/vitrine</cpf:urlPreuve>" if definitive else "",
+            f"<cpf:obtentionCertification>{'PAR_SCORING' if scoring else 'PAR_ADMISSION'}"
+            "</cpf:obtentionCertification>",
+            f"<cpf:donneeCertifiee>{'true' if definitive else 'false'}</cpf:donneeCertifiee>",
+            f"<cpf:dateDebutExamen>{start}</cpf:dateDebutExamen>"
+            f"<cpf:dateFinExamen>{start}</cpf:dateFinExamen>",
+            "<cpf:modalitePassageExamen>EN_PRESENTIEL</cpf:modalitePassageExamen>",
+            f"<cpf:dateDebutValidite>{start}</cpf:dateDebutValidite>",
+            f"<cpf:dateFinValidite>{end}</cpf:dateFinValidite>" if end
+            else '<cpf:dateFinValidite xsi:nil="true"/>',
+            f"<cpf:presenceNiveauLangueEuro>{'true' if lang else 'false'}"
+            "</cpf:presenceNiveauLangueEuro>",
+            f"<cpf:niveauLangueEuropeen>{lang}</cpf:niveauLangueEuropeen>" if lang else "",
+            f"<cpf:presenceNiveauNumeriqueEuro>{'true' if digital else 'false'}"
+            "</cpf:presenceNiveauNumeriqueEuro>",
+            digital or "",
+            f"<cpf:scoring>{scoring}</cpf:scoring>" if scoring else '<cpf:scoring xsi:nil="true"/>',
+            f"<cpf:mentionValidee>{mention}</cpf:mentionValidee>" if mention
+            else '<cpf:mentionValidee xsi:nil="true"/>',
+            "<cpf:modalitesInscription><cpf:modaliteAcces>"
+            "FORMATION_CONTINUE_HORS_CONTRAT_DE_PROFESSIONNALISATION</cpf:modaliteAcces>"
+            "</cpf:modalitesInscription>",
+            ident, extra,
+        ]
+        return "<cpf:passageCertification>" + "".join(parts) + "</cpf:passageCertification>"
+
+    digital = (
+        "<cpf:niveauNumeriqueEuropeen><cpf:scoreGeneral>712</cpf:scoreGeneral><cpf:resultats>"
+        + "".join(f"<cpf:resultat><cpf:niveau>{lvl}</cpf:niveau><cpf:domaineCompetenceId>{d}"
+                  f"</cpf:domaineCompetenceId><cpf:competenceId>{c}</cpf:competenceId>"
+                  "</cpf:resultat>" for d, c, lvl in ((1, 1, 5), (2, 4, 4), (3, 4, 6), (4, 2, 3)))
+        + "</cpf:resultats></cpf:niveauNumeriqueEuropeen>")
+    return [
+        ("RNCP", "RNCP34762", one("RNCP-VALIDE", start="2023-06-30")),
+        ("RNCP", "RNCP37488", one("RNCP-EXPIREE", start="2018-06-30", end="2023-06-30",
+                                  mention="MENTION_ASSEZ_BIEN")),
+        ("RNCP", "RNCP39568", one("RNCP-RETIREE", start="2022-02-15")),
+        ("RS", "RS5875", one("RS-PROVISOIRE", start="2026-10-01", definitive=False,
+                             mention=None)),
+        ("RS", "RS6232", one("RS-NUMERIQUE", start="2025-03-12", mention=None,
+                             digital=digital, scoring="712")),
+        ("RS", "RS7485", one("RS-LANGUE", start="2024-11-20", mention=None, lang="B2",
+                             scoring="785")),
+    ]
+
+
+def write_showcase(gen: Generator, out_dir: Path) -> list[dict[str, Any]]:
+    """Rich passports for the first people (the demo logins), and a withdrawal."""
+    bcr, contract, _name, _siret = CERTIFIERS[0]
+    by_code: dict[tuple[str, str], list[str]] = {}
+    for n, person in enumerate(gen.people[:SHOWCASE_PEOPLE], 1):
+        for cert_type, code, xml in _showcase_passages(gen, person, n):
+            by_code.setdefault((cert_type, code), []).append(xml)
+    total = sum(len(v) for v in by_code.values())
+    header = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<cpf:flux '
+        'xmlns:cpf="urn:cdc:cpf:pc5:schema:1.0.0" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        "<cpf:idFlux>{id}</cpf:idFlux><cpf:horodatage>2026-11-02T09:30:00+01:00</cpf:horodatage>"
+        "{action}<cpf:emetteur><cpf:idClient>{bcr}</cpf:idClient><cpf:certificateurs>"
+        "<cpf:certificateur><cpf:idClient>{bcr}</cpf:idClient><cpf:idContrat>{contract}"
+        "</cpf:idContrat><cpf:certifications>"
+    )
+    footer = ("</cpf:certifications></cpf:certificateur></cpf:certificateurs></cpf:emetteur>"
+              "</cpf:flux>\n")
+
+    def certification(cert_type: str, code: str, passages: list[str]) -> str:
+        return (f"<cpf:certification><cpf:type>{cert_type}</cpf:type><cpf:code>{code}</cpf:code>"
+                "<cpf:passageCertifications>" + "\n".join(passages)
+                + "</cpf:passageCertifications></cpf:certification>\n")
+
+    (out_dir / "flux-vitrine.xml").write_text(
+        header.format(id="vitrine-2026-11", action="", bcr=bcr, contract=contract)
+        + "".join(certification(t, c, ps) for (t, c), ps in by_code.items()) + footer,
+        encoding="utf-8")
+    withdrawn = [x for x in by_code[("RNCP", "RNCP39568")]]
+    (out_dir / "flux-vitrine-retrait.xml").write_text(
+        header.format(id="vitrine-2026-11-retrait",
+                      action="<cpf:action>SUPPRESSION</cpf:action>", bcr=bcr, contract=contract)
+        + certification("RNCP", "RNCP39568", withdrawn) + footer, encoding="utf-8")
+    return [
+        {"file": "flux-vitrine.xml", "emitter": bcr, "certifier": bcr, "passages": total,
+         "ok": total, "ko": 0, "warnings": 0, "ko_reasons": {}, "id_flux": "vitrine-2026-11"},
+        {"file": "flux-vitrine-retrait.xml", "emitter": bcr, "certifier": bcr,
+         "passages": len(withdrawn), "ok": len(withdrawn), "ko": 0, "warnings": 0,
+         "ko_reasons": {}, "id_flux": "vitrine-2026-11-retrait", "action": "SUPPRESSION"},
+    ]
+
+
 def generate(
     out_dir: Path,
     *,
@@ -542,7 +644,7 @@ def generate(
         gen.write_identities(fh)
     with (out_dir / "training_files.csv").open("w", encoding="utf-8", newline="") as fh:
         gen.write_training_files(fh)
-    files = []
+    files = write_showcase(gen, out_dir) if holders >= SHOWCASE_PEOPLE else []
     remaining, index = passages, 0
     while remaining > 0:
         n = min(per_file, remaining)
@@ -564,6 +666,7 @@ def generate(
             {"bcr": b, "contract": c, "name": n, "siret": s} for b, c, n, s in CERTIFIERS
         ],
         "mandates": [{"depositor": DEPOSITOR, "certifier": CERTIFIERS[0][0]}],
+        "showcase": [p.nir for p in gen.people[:SHOWCASE_PEOPLE]],
         "files": files,
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))

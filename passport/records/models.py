@@ -8,13 +8,14 @@ own table, `PassageKey`, so that it can stay a reference table when passages are
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from passport.db import Base, utcnow
-from passport.types import BigIntPK, json_column
+from passport.types import BigIntPK, enum_column, json_column
 
 
 class Passage(Base):
@@ -67,6 +68,10 @@ class Passage(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     withdrawn_at: Mapped[dt.datetime | None]
     withdrawn_by_deposit_id: Mapped[int | None] = mapped_column(sa.ForeignKey("deposits.id"))
+    #: The holder keeps this item out of shares and CVs unless they pick it explicitly.
+    hidden: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    #: Last change by the holder (hiding); None: as received.
+    updated_at: Mapped[dt.datetime | None]
 
     __table_args__ = (
         # A holder's passport, and a SUPPRESSION's lookup from PassageKey, both start here.
@@ -84,3 +89,77 @@ class PassageKey(Base):
     # The passage (holder_id, emitter, id) carries the foreign key; here it would only be
     # paid twice on every bulk load.
     holder_id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"))
+
+
+class DeclarationKind(enum.Enum):
+    """What a holder may declare (always "déclaré", never "garanti")."""
+
+    EXPERIENCE = "experience"
+    TRAINING = "formation"
+    DIPLOMA = "diplome"
+    SKILL = "competence"
+    LANGUAGE = "langue"
+    VOLUNTEERING = "engagement"
+    OTHER = "autre"
+
+
+class Declaration(Base):
+    """An item the holder entered themselves."""
+
+    __tablename__ = "declarations"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    holder_id: Mapped[int] = mapped_column(sa.ForeignKey("holders.id"), index=True)
+    kind: Mapped[DeclarationKind] = mapped_column(enum_column(DeclarationKind))
+    #: Job title, training or diploma name, skill, language, role or subject.
+    title: Mapped[str] = mapped_column(sa.String(200))
+    #: Employer, school, awarding body or association.
+    organisation: Mapped[str | None] = mapped_column(sa.String(200))
+    location: Mapped[str | None] = mapped_column(sa.String(200))
+    country: Mapped[str | None] = mapped_column(sa.String(2))
+    start_date: Mapped[dt.date | None]
+    end_date: Mapped[dt.date | None]
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    skills: Mapped[list[str]] = mapped_column(json_column(), default=list)
+    #: CECRL level for a language; self-assessed level for a skill.
+    level: Mapped[str | None] = mapped_column(sa.String(20))
+    url: Mapped[str | None] = mapped_column(sa.String(500))
+    hidden: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ReportReason(enum.Enum):
+    """Why a holder says an attested item is wrong."""
+
+    WRONG_NAME = "wrong_name"
+    WRONG_DATE = "wrong_date"
+    NOT_MINE = "not_mine"
+    OTHER = "other"
+
+
+class ReportStatus(enum.Enum):
+    """Where a holder's error report stands on the certifier's side."""
+
+    OPEN = "ouvert"
+    IN_PROGRESS = "en_cours"
+    HANDLED = "traite"
+    REJECTED = "rejete"
+
+
+class ErrorReport(Base):
+    """A holder's report of an error in an attested item, for its certifier to handle."""
+
+    __tablename__ = "error_reports"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    holder_id: Mapped[int] = mapped_column(sa.ForeignKey("holders.id"), index=True)
+    passage_id: Mapped[int] = mapped_column(sa.ForeignKey("passages.id"), index=True)
+    certifier_bcr: Mapped[str] = mapped_column(sa.String(8), index=True)
+    reason: Mapped[ReportReason] = mapped_column(enum_column(ReportReason))
+    comment: Mapped[str | None] = mapped_column(sa.Text)
+    status: Mapped[ReportStatus] = mapped_column(enum_column(ReportStatus),
+                                                 default=ReportStatus.OPEN)
+    certifier_response: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -20,12 +20,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from passport.auth.models import Account, OAuthClient, RefreshToken, Role
-from passport.auth.server import AccessTokens, Client, digest
+from passport.auth.models import Account, RefreshToken, Role
+from passport.auth.server import digest
 from passport.db import unit_of_work, utcnow
 from passport.holders.models import Holder
 from tests.api.conftest import CERTIFIER
-from tests.oauth import CLIENT_ID, bearer
+from tests.oauth import CLIENT_ID, bearer, mint
 
 API_PREFIX = "/api/v1"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -39,25 +39,10 @@ class People:
     other: str
     expired: str
     certifier: str
+    unlinked: str
     owner_account: int
     other_account: int
-
-
-def mint(app: Flask, db: Session, account: Account | None, *, client_id: str = CLIENT_ID,
-         scope: str | None = None, ttl: int | None = None) -> str:
-    tokens: AccessTokens = app.extensions["passport.tokens"]
-    client = Client(db.get(OAuthClient, client_id))  # type: ignore[arg-type]
-    role = account.role if account else Role.CERTIFIER
-    from passport.auth.models import ROLE_SCOPES
-
-    token = tokens.encode(client, "authorization_code" if account else "client_credentials",
-                          account, scope or " ".join(sorted(ROLE_SCOPES[role])))
-    if ttl is None:
-        return str(token)
-    claims = tokens.decode(token)
-    assert claims is not None
-    claims["iat"], claims["exp"] = claims["iat"] - 7200, claims["iat"] + ttl - 7200
-    return str(tokens.sign(claims))
+    owner_holder: int
 
 
 @pytest.fixture
@@ -74,11 +59,16 @@ def people(app: Flask, committed: sessionmaker[Session]) -> People:
             db.flush()
             accounts.append(account)
         owner, other = accounts
+        unlinked = Account(public_id=str(uuid.uuid4()), role=Role.HOLDER, issuer="test",
+                           subject="holder-unlinked", link_status="no_match")
+        db.add(unlinked)
+        db.flush()
         return People(
             owner=mint(app, db, owner), other=mint(app, db, other),
             expired=mint(app, db, owner, ttl=60),
             certifier=mint(app, db, None, client_id=CERTIFIER),
-            owner_account=owner.id, other_account=other.id,
+            unlinked=mint(app, db, unlinked),
+            owner_account=owner.id, other_account=other.id, owner_holder=owner.holder_id,
         )
 
 
@@ -92,11 +82,70 @@ def a_login_session(committed: sessionmaker[Session], people: People) -> dict[st
     return {"session_id": family}
 
 
-ObjectBuilder = Callable[[sessionmaker[Session], People], dict[str, str]]
-#: (rule, method) → builder of an object owned by holder A, and the owner's success status.
-OBJECT_CASES: dict[tuple[str, str], tuple[ObjectBuilder, int]] = {
-    ("/api/v1/me/sessions/<session_id>", "GET"): (a_login_session, 200),
-    ("/api/v1/me/sessions/<session_id>", "DELETE"): (a_login_session, 204),
+def a_certification(committed: sessionmaker[Session], people: People) -> dict[str, str]:
+    from passport.deposits.models import Deposit, DepositStatus
+    from passport.records.models import Passage
+    from passport.referentials.models import Certification
+
+    with unit_of_work(committed) as db:
+        deposit = Deposit(file_name="f.xml", sha256="0" * 64, size_bytes=1,
+                          status=DepositStatus.TRAITE)
+        cert = Certification(type="RNCP", code=f"RNCP{uuid.uuid4().int % 10**5}")
+        db.add_all([deposit, cert])
+        db.flush()
+        passage = Passage(
+            holder_id=people.owner_holder, deposit_id=deposit.id, certification_id=cert.id,
+            emitter_bcr="CERT0001", certifier_bcr="CERT0001", contract_id="C",
+            id_technique=uuid.uuid4().hex, obtention_certification="PAR_ADMISSION",
+            donnee_certifiee=True, date_debut_validite=dt.date(2024, 1, 1),
+            presence_niveau_langue_euro=False, presence_niveau_numerique_euro=False,
+            identification="titulaire", titulaire={})
+        db.add(passage)
+        db.flush()
+        return {"certification_id": str(passage.id)}
+
+
+def a_declaration(committed: sessionmaker[Session], people: People) -> dict[str, str]:
+    from passport.records.models import Declaration, DeclarationKind
+
+    with unit_of_work(committed) as db:
+        item = Declaration(holder_id=people.owner_holder, kind=DeclarationKind.SKILL,
+                           title="Soudure TIG", skills=[])
+        db.add(item)
+        db.flush()
+        return {"declaration_id": str(item.id)}
+
+
+@dataclass(frozen=True)
+class Case:
+    """How to exercise one object route."""
+
+    build: Callable[[sessionmaker[Session], People], dict[str, str]]
+    ok: int
+    body: dict[str, Any] | None = None
+    #: The route needs If-Match (taken from a GET of the same path by the owner).
+    etag: bool = False
+    #: Where the owner reads the object back afterwards.
+    read_back: str | None = None
+    #: Passport data (an unlinked holder login has none: 403) or the login's own (404).
+    holder_data: bool = True
+
+
+CERTIFICATION = "/api/v1/me/passport/certifications/<int:certification_id>"
+DECLARATION = "/api/v1/me/declarations/<int:declaration_id>"
+#: Every object route: (rule, method) → its case. A route missing here fails the suite.
+OBJECT_CASES: dict[tuple[str, str], Case] = {
+    ("/api/v1/me/sessions/<session_id>", "GET"): Case(a_login_session, 200, holder_data=False),
+    ("/api/v1/me/sessions/<session_id>", "DELETE"): Case(a_login_session, 204,
+                                                         holder_data=False),
+    (CERTIFICATION, "GET"): Case(a_certification, 200),
+    (CERTIFICATION, "PATCH"): Case(a_certification, 200, {"hidden": True}, etag=True),
+    (CERTIFICATION + "/reports", "GET"): Case(a_certification, 200),
+    (CERTIFICATION + "/reports", "POST"): Case(
+        a_certification, 201, {"reason": "wrong_date"}, read_back=CERTIFICATION),
+    (DECLARATION, "GET"): Case(a_declaration, 200),
+    (DECLARATION, "PATCH"): Case(a_declaration, 200, {"title": "Soudure MIG"}, etag=True),
+    (DECLARATION, "DELETE"): Case(a_declaration, 204, etag=True),
 }
 
 
@@ -137,42 +186,59 @@ def test_every_object_route_has_an_object_rule_and_a_matrix_case(app: Flask) -> 
 
 
 MATRIX = [
-    ("no token", None, 401),
-    ("expired token", "expired", 401),
-    ("wrong role", "certifier", 403),
-    ("another holder", "other", 404),
+    ("no token", None, 401, None),
+    ("expired token", "expired", 401, "invalid_token"),
+    ("wrong role", "certifier", 403, None),
+    ("unlinked holder", "unlinked", 403, "holder_not_linked"),
+    ("another holder", "other", 404, "not_found"),
 ]
 
 
-@pytest.mark.parametrize("case", sorted(OBJECT_CASES), ids=lambda c: f"{c[1]} {c[0]}")
-@pytest.mark.parametrize(("who", "token_of", "expected"), MATRIX, ids=[m[0] for m in MATRIX])
+def concrete(client: FlaskClient, committed: sessionmaker[Session], people: People,
+             case_key: tuple[str, str]) -> tuple[str, dict[str, Any], str]:
+    """The path of a fresh object for a case, the request body, and the owner's read path."""
+    rule, _method = case_key
+    case = OBJECT_CASES[case_key]
+    values = case.build(committed, people)
+    path, back = rule, case.read_back or rule
+    for name, value in values.items():
+        path = path.replace(f"<int:{name}>", value).replace(f"<{name}>", value)
+        back = back.replace(f"<int:{name}>", value).replace(f"<{name}>", value)
+    headers = {}
+    if case.etag:
+        headers["If-Match"] = client.get(path, headers=bearer(people.owner)).headers["ETag"]
+    return path, {"json": case.body, "headers": headers}, back
+
+
+@pytest.mark.parametrize("case_key", sorted(OBJECT_CASES), ids=lambda c: f"{c[1]} {c[0]}")
+@pytest.mark.parametrize(("who", "token_of", "expected", "code"), MATRIX,
+                         ids=[m[0] for m in MATRIX])
 def test_bola_matrix(client: FlaskClient, committed: sessionmaker[Session], people: People,
-                     case: tuple[str, str], who: str, token_of: str | None,
-                     expected: int) -> None:
-    rule, method = case
-    build, _ok = OBJECT_CASES[case]
-    path = rule
-    for name, value in build(committed, people).items():
-        path = path.replace(f"<{name}>", value)
-    headers = bearer(getattr(people, token_of)) if token_of else {}
-    response = client.open(path, method=method, headers=headers)
+                     case_key: tuple[str, str], who: str, token_of: str | None,
+                     expected: int, code: str | None) -> None:
+    path, request, back = concrete(client, committed, people, case_key)
+    if who == "unlinked holder" and not OBJECT_CASES[case_key].holder_data:
+        expected, code = 404, "not_found"
+    headers = dict(request["headers"])
+    if token_of:
+        headers.update(bearer(getattr(people, token_of)))
+    response = client.open(path, method=case_key[1], json=request["json"], headers=headers)
     assert response.status_code == expected, (who, response.get_data(as_text=True))
     assert response.content_type == "application/problem+json"
-    # The object must still be there for its owner afterwards (a denied DELETE did nothing).
-    check = client.open(path, method="GET", headers=bearer(people.owner))
+    if code:
+        assert response.json["code"] == code
+    # The object is untouched for its owner afterwards (a denied DELETE deleted nothing).
+    check = client.get(back, headers=bearer(people.owner))
     assert check.status_code == 200
 
 
-@pytest.mark.parametrize("case", sorted(OBJECT_CASES), ids=lambda c: f"{c[1]} {c[0]}")
+@pytest.mark.parametrize("case_key", sorted(OBJECT_CASES), ids=lambda c: f"{c[1]} {c[0]}")
 def test_owner_reaches_the_object(client: FlaskClient, committed: sessionmaker[Session],
-                                  people: People, case: tuple[str, str]) -> None:
-    rule, method = case
-    build, ok = OBJECT_CASES[case]
-    path = rule
-    for name, value in build(committed, people).items():
-        path = path.replace(f"<{name}>", value)
-    response = client.open(path, method=method, headers=bearer(people.owner))
-    assert response.status_code == ok, response.get_data(as_text=True)
+                                  people: People, case_key: tuple[str, str]) -> None:
+    path, request, _back = concrete(client, committed, people, case_key)
+    response = client.open(path, method=case_key[1], json=request["json"],
+                           headers={**request["headers"], **bearer(people.owner)})
+    assert response.status_code == OBJECT_CASES[case_key].ok, response.get_data(as_text=True)
 
 
 def test_unknown_object_is_404_like_someone_elses(client: FlaskClient, people: People) -> None:

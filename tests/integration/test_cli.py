@@ -143,14 +143,18 @@ def test_demo_generate_and_load(cli: CliRunner, tmp_path: Path, committed: Facto
                  "--per-file", "250", "--out", str(tmp_path / "demo"))
     assert result.exit_code == 0
     manifest = json.loads((tmp_path / "demo" / "manifest.json").read_text())
-    assert [f["passages"] for f in manifest["files"]] == [250, 150]
+    assert [f["passages"] for f in manifest["files"]][2:] == [250, 150]
+    assert [f["file"] for f in manifest["files"]][:2] == ["flux-vitrine.xml",
+                                                          "flux-vitrine-retrait.xml"]
+    stored = sum(f["ok"] for f in manifest["files"] if f.get("action") != "SUPPRESSION")
     result = run(cli, "demo", "load", str(tmp_path / "demo"))
     assert result.exit_code == 0, result.output
-    assert count(committed, Passage) == sum(f["ok"] for f in manifest["files"])
+    assert count(committed, Passage) == stored
+    assert "declarations of every kind added for 3 showcase holder(s)" in result.stderr
     again = run(cli, "demo", "load", str(tmp_path / "demo"))
     assert again.exit_code == 0
     assert "flux-0001.xml: already loaded" in again.stderr
-    assert count(committed, Passage) == sum(f["ok"] for f in manifest["files"])
+    assert count(committed, Passage) == stored
 
 
 def test_bad_configuration_is_reported(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
