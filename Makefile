@@ -33,6 +33,8 @@ run: install
 	@echo "  Passport API on http://$(HOST):$(PORT)"
 	@echo "    Log in in a browser:  http://$(HOST):$(PORT)/demo"
 	@echo "      (local FranceConnect on :9400 and ProConnect on :9401: pick a demo user)"
+	@echo "    A shared passport, as a recruiter sees it (no login):"
+	@echo "      $$(cat $(DEMO)/share-url.txt 2>/dev/null)"
 	@echo "    curl http://$(HOST):$(PORT)/health"
 	@echo "    OpenAPI: http://$(HOST):$(PORT)/api/openapi.json"
 	@echo "    A token without a browser:"

@@ -95,9 +95,12 @@ def openapi_document(app: Flask) -> str:
 
 def _register_api(app: Flask) -> None:
     from passport.auth.api import blp as me
+    from passport.consents.api import blp as consents
     from passport.health.api import blp as health
     from passport.journal.api import blp as journal
     from passport.records.api import blp as passport
+    from passport.sharing.api import blp as shares
+    from passport.sharing.pages import bp as share_pages
 
     api = Api(app)
     api.spec.components.security_scheme(
@@ -107,4 +110,7 @@ def _register_api(app: Flask) -> None:
     api.register_blueprint(me)
     api.register_blueprint(passport)
     api.register_blueprint(journal)
+    api.register_blueprint(shares)
+    api.register_blueprint(consents)
+    app.register_blueprint(share_pages)
     app.extensions["passport.api"] = api

@@ -457,6 +457,53 @@ def clients_list(cli: CliContext) -> None:
     out.print(table)
 
 
+# -- journal ----------------------------------------------------------------------------
+@main.group()
+def journal() -> None:
+    """Holders' journals: check the hash chains, purge past the retention period."""
+
+
+@journal.command("verify")
+@click.option("--holder-id", type=int, help="Check one holder's chain only.")
+@pass_cli
+def journal_verify(cli: CliContext, holder_id: int | None) -> None:
+    """Check every hash chain; report the first broken link of each broken chain."""
+    from passport.journal.service import verify
+
+    with cli.transaction() as session:
+        checked, broken = verify(session, holder_id)
+    for link in broken:
+        err.print(f"holder {link.holder_id}: broken at entry {link.seq}: {link.reason}")
+    if broken:
+        raise click.ClickException(f"{len(broken)} broken chain(s) among {checked} entries")
+    err.print(f"{checked} entries checked, every chain intact")
+
+
+@journal.command("purge")
+@click.option("--months", type=click.IntRange(1, 120),
+              help="Keep this many months (default: PASSPORT_JOURNAL_RETENTION_MONTHS, 12).")
+@click.option("--dry-run", is_flag=True, help="Count what would go, delete nothing.")
+@pass_cli
+def journal_purge(cli: CliContext, months: int | None, dry_run: bool) -> None:
+    """Delete entries older than the retention period; the chains stay verifiable."""
+    import sqlalchemy as sa
+
+    from passport.db import utcnow
+    from passport.journal.models import JournalEntry
+    from passport.journal.service import months_before, purge
+
+    before = months_before(utcnow(), months or cli.settings.journal_retention_months)
+    with cli.transaction() as session:
+        if dry_run:
+            count = session.scalar(sa.select(sa.func.count()).where(
+                JournalEntry.occurred_at < before)) or 0
+            err.print(f"{count} entries older than {before:%Y-%m-%d %H:%M} UTC would be purged")
+            return
+        result = purge(session, before)
+    err.print(f"{result.entries} entries older than {before:%Y-%m-%d %H:%M} UTC purged "
+              f"from {result.holders} journals")
+
+
 # -- development ------------------------------------------------------------------------
 @main.group()
 def dev() -> None:
@@ -635,3 +682,13 @@ def demo_load(cli: CliContext, directory: Path) -> None:
         seeded = seed_declarations(session, cli.vault(), manifest.get("showcase", []))
     if seeded:
         err.print(f"declarations of every kind added for {seeded} showcase holder(s)")
+    from passport.auth.keys import KeyRing
+    from passport.demo.load import seed_share
+    from passport.sharing.service import ShareContext
+
+    context = ShareContext(cli.settings, cli.vault(), KeyRing(cli.settings))
+    with cli.transaction() as session:
+        url = seed_share(session, context, manifest.get("showcase", []))
+    if url:
+        (directory / "share-url.txt").write_text(url + "\n")
+        err.print(f"a shared passport, no login needed: {url}", soft_wrap=True)

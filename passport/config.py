@@ -173,6 +173,11 @@ class Settings:
     dev_tools: bool = True
     #: Number of reverse proxies in front of the app (X-Forwarded-* trusted from them).
     proxy_fix: int = 0
+    # -- sharing, consents, journal ---------------------------------------------------
+    #: Verification look-ups allowed per client address and minute.
+    verify_rate_per_minute: int = 30
+    #: Journal entries older than this are purged by ``passport journal purge``.
+    journal_retention_months: int = 12
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -225,6 +230,8 @@ class Settings:
             ),
             dev_tools=env == "development",
             proxy_fix=_int(environ, "PASSPORT_PROXY_FIX", 0),
+            verify_rate_per_minute=_int(environ, "PASSPORT_VERIFY_RATE_PER_MINUTE", 30),
+            journal_retention_months=_int(environ, "PASSPORT_JOURNAL_RETENTION_MONTHS", 12),
             instance_dir=instance_dir,
             database_url=database_url,
             nir_hmac_key=nir_hmac_key,
@@ -267,6 +274,10 @@ class Settings:
             raise ConfigurationError("PASSPORT_INGEST_BATCH_SIZE must be positive")
         if not 30 <= self.access_token_ttl <= 3600:
             raise ConfigurationError("PASSPORT_ACCESS_TOKEN_TTL must be 30 to 3600 seconds")
+        if self.verify_rate_per_minute <= 0:
+            raise ConfigurationError("PASSPORT_VERIFY_RATE_PER_MINUTE must be positive")
+        if not 1 <= self.journal_retention_months <= 120:
+            raise ConfigurationError("PASSPORT_JOURNAL_RETENTION_MONTHS must be 1 to 120")
         if self.nir_encryption_key_id not in self.nir_encryption_keys:
             raise ConfigurationError("current NIR encryption key id has no key")
         for kid, key in self.nir_encryption_keys.items():

@@ -16,6 +16,10 @@ class DomainError(Exception):
         self.detail = detail
         self.errors = errors or []
 
+    def extra(self) -> dict[str, Any]:
+        """Members added to the problem document (machine-readable details)."""
+        return {}
+
 
 class NotFound(DomainError):
     """The object does not exist, or the caller may not know it exists."""
@@ -43,3 +47,29 @@ class Unavailable(DomainError):
 
     code = "unavailable"
     title = "Service unavailable"
+
+
+class Gone(DomainError):
+    """The object existed but has ended for good (410)."""
+
+    code = "gone"
+    title = "Gone"
+
+
+class CodeRequired(DomainError):
+    """A code other than a bearer token is missing or wrong (401 with its challenge)."""
+
+    code = "code_required"
+    title = "Code required"
+    challenge = 'Code realm="passport"'
+
+
+class RateLimited(DomainError):
+    """Too many attempts (429, with ``Retry-After``)."""
+
+    code = "rate_limited"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after

@@ -9,12 +9,14 @@ from passport.auth.models import (
     RevokedAccessToken,
 )
 from passport.certifiers.models import Certifier, CertifierContract, Mandate
+from passport.consents.models import Consent, ConsentReceipt, ConsentRequest
 from passport.db import Base
 from passport.deposits.models import Deposit, DepositReport, DepositStatus, FluxReceipt
 from passport.holders.models import Holder, IdentityRecord, NirAlias
-from passport.journal.models import JournalEntry
+from passport.journal.models import JournalEntry, JournalPurgePermit
 from passport.records.models import Declaration, ErrorReport, Passage, PassageKey
 from passport.referentials.models import Certification
+from passport.sharing.models import RateBucket, Share, ShareItem, VerificationCode
 from passport.training.models import TrainingFile, TrainingStatus
 
 __all__ = [
@@ -25,6 +27,9 @@ __all__ = [
     "Certification",
     "Certifier",
     "CertifierContract",
+    "Consent",
+    "ConsentReceipt",
+    "ConsentRequest",
     "Declaration",
     "Deposit",
     "DepositReport",
@@ -34,13 +39,18 @@ __all__ = [
     "Holder",
     "IdentityRecord",
     "JournalEntry",
+    "JournalPurgePermit",
     "Mandate",
     "NirAlias",
     "OAuthClient",
     "Passage",
     "PassageKey",
+    "RateBucket",
     "RefreshToken",
     "RevokedAccessToken",
+    "Share",
+    "ShareItem",
     "TrainingFile",
     "TrainingStatus",
+    "VerificationCode",
 ]

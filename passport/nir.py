@@ -72,13 +72,21 @@ class NirVault:
 
     def encrypt(self, nir: str) -> bytes:
         """Encrypt with the current key: 12-byte random nonce followed by the ciphertext."""
-        nonce = os.urandom(12)
-        return nonce + self._ciphers[self.key_id].encrypt(nonce, nir.encode("ascii"), _AAD)
+        return self.encrypt_value(nir, _AAD)
 
     def decrypt(self, key_id: str, blob: bytes) -> str:
         """Decrypt a value stored under ``key_id`` (any key still in the keyring)."""
+        return self.decrypt_value(key_id, blob, _AAD)
+
+    def encrypt_value(self, value: str, purpose: bytes) -> bytes:
+        """Encrypt another secret kept for its owner (``purpose`` binds it to its use)."""
+        nonce = os.urandom(12)
+        return nonce + self._ciphers[self.key_id].encrypt(nonce, value.encode(), purpose)
+
+    def decrypt_value(self, key_id: str, blob: bytes, purpose: bytes) -> str:
+        """Inverse of `encrypt_value` (a value encrypted for another purpose fails)."""
         try:
             cipher = self._ciphers[key_id]
         except KeyError:
-            raise LookupError(f"NIR encryption key {key_id!r} is not configured") from None
-        return cipher.decrypt(blob[:12], blob[12:], _AAD).decode("ascii")
+            raise LookupError(f"encryption key {key_id!r} is not configured") from None
+        return cipher.decrypt(blob[:12], blob[12:], purpose).decode()

@@ -19,13 +19,17 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from passport.config import Settings
-from passport.db import make_engine, make_session_factory
+from passport.db import make_engine, make_session_factory, utcnow
+from passport.journal.models import JournalEntry, JournalPurgePermit
 from passport.migrate import upgrade
 from passport.models import Base
 from passport.nir import NirVault
 
 DATA = Path(__file__).parent / "data"
 OFFICIAL_EXAMPLE = DATA / "official-example-v2.0.0.xml"
+
+#: The API fixtures (app, client, holder, providers…), also used by the browser tests.
+pytest_plugins = ["tests.api.fixtures"]
 
 
 def production_environment() -> dict[str, str]:
@@ -121,6 +125,9 @@ def db(engine: sa.Engine) -> Iterator[Session]:
 def _empty_all_tables(engine: sa.Engine) -> None:
     tables = list(reversed(Base.metadata.sorted_tables))
     with engine.begin() as conn:
+        # The journal is append-only: only a purge permit lets its rows go.
+        conn.execute(JournalPurgePermit.__table__.insert().values(granted_at=utcnow()))
+        conn.execute(JournalEntry.__table__.delete())
         if engine.dialect.name == "postgresql":
             names = ", ".join(f'"{t.name}"' for t in tables)
             conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")

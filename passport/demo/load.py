@@ -1,4 +1,5 @@
-"""Demo declarations for the showcase holders (every kind of declared item)."""
+"""Demo declarations for the showcase holders (every kind of declared item), and a share
+of the first showcase passport to open without logging in."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from passport.holders.models import Holder
 from passport.holders.service import holder_ids
 from passport.journal import service as journal
 from passport.nir import NirVault
 from passport.records.models import Declaration, DeclarationKind
+from passport.sharing import service as sharing
+from passport.sharing.models import Share
+from passport.sharing.service import ShareContext
 
 DECLARATIONS: list[tuple[DeclarationKind, dict[str, Any]]] = [
     (DeclarationKind.EXPERIENCE, {"title": "Développeuse web", "organisation": "Atelier Numérique",
@@ -51,3 +56,25 @@ def seed_declarations(db: Session, vault: NirVault, nirs: list[str]) -> int:
                        details={"demo": True, "count": len(DECLARATIONS)})
         seeded += 1
     return seeded
+
+
+DEMO_SHARE_LABEL = "Démonstration"
+
+
+def seed_share(db: Session, ctx: ShareContext, nirs: list[str]) -> str | None:
+    """The link of an active demo share of the first showcase holder (created once, and
+    again when the last one ended); None without showcase holders."""
+    if not nirs:
+        return None
+    pseudonym = ctx.vault.pseudonym(nirs[0])
+    holder_id = db.scalar(sa.select(Holder.id).where(Holder.nir_hmac == pseudonym))
+    if holder_id is None:
+        return None
+    for share in db.scalars(sa.select(Share).where(Share.holder_id == holder_id,
+                                                   Share.label == DEMO_SHARE_LABEL)):
+        view = sharing.holder_view(db, ctx, share)
+        if view["status"] == "active":
+            return str(view["url"])
+    created = sharing.create_for(db, ctx, holder_id, {
+        "all_visible": True, "label": DEMO_SHARE_LABEL, "expires_in_days": 365}, "Camille Démo")
+    return str(created["url"])

@@ -42,3 +42,14 @@ class JournalEntry(Base):
         sa.UniqueConstraint("holder_id", "seq"),
         sa.Index(None, "holder_id", "occurred_at"),
     )
+
+
+class JournalPurgePermit(Base):
+    """While a row exists (inside the purge's own transaction), the database lets the
+    retention purge delete old journal entries; every other UPDATE or DELETE is refused
+    by a trigger (see the 0004 migration)."""
+
+    __tablename__ = "journal_purge_permits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    granted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

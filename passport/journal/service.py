@@ -11,14 +11,14 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from passport.db import utcnow
 from passport.holders.models import Holder
-from passport.journal.models import JournalEntry
+from passport.journal.models import JournalEntry, JournalPurgePermit
 
 GENESIS = "0" * 64
 
@@ -44,6 +44,7 @@ KINDS = {
     "consent.revoked": "Consentement retiré",
     "consent.requested": "Demande de consentement reçue",
     "advisor.read": "Lecture par un conseiller",
+    "advisor.listed": "Vous apparaissez dans la liste d'un conseiller",
     "cv.generated": "CV généré",
     "journal.purged": "Entrées anciennes purgées",
 }
@@ -81,18 +82,20 @@ def append(
     consent_id: int | None = None,
     details: dict[str, Any] | None = None,
     when: dt.datetime | None = None,
+    continue_from: tuple[int, str] | None = None,
 ) -> JournalEntry:
-    """Add an entry at the end of a holder's chain (flushes)."""
+    """Add an entry at the end of a holder's chain (flushes). ``continue_from`` (seq, hash)
+    is for the purge only: the link to continue from when no entry is left."""
     if kind not in KINDS:
         raise ValueError(f"unknown journal kind {kind!r}")
     db.execute(sa.select(Holder.id).where(Holder.id == holder_id).with_for_update())
-    last = db.execute(
+    last = continue_from or db.execute(
         sa.select(JournalEntry.seq, JournalEntry.hash)
         .where(JournalEntry.holder_id == holder_id)
         .order_by(JournalEntry.seq.desc())
         .limit(1)
     ).first()
-    seq, prev = (last.seq + 1, last.hash) if last else (1, GENESIS)
+    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     entry = JournalEntry(
         holder_id=holder_id, seq=seq, occurred_at=when or utcnow(), kind=kind,
         actor_type=actor_type,
@@ -150,3 +153,78 @@ def verify(db: Session, holder_id: int | None = None) -> tuple[int, list[Broken]
                 break
             prev, expected = entry.hash, entry.seq + 1
     return checked, broken
+
+
+class JournalIsAppendOnly(RuntimeError):
+    """Code tried to change or delete a journal entry."""
+
+
+@sa.event.listens_for(Session, "before_flush")
+def _append_only(session: Session, _context: Any, _instances: Any) -> None:
+    """The application's guard (the database has its own triggers): journal entries are
+    only ever added; the retention purge deletes with a bulk statement under a permit."""
+    for obj in (*session.dirty, *session.deleted):
+        if isinstance(obj, JournalEntry) and (obj in session.deleted
+                                              or session.is_modified(obj)):
+            raise JournalIsAppendOnly(
+                f"journal entry {obj.holder_id}/{obj.seq} cannot be changed or deleted")
+
+
+def months_before(when: dt.datetime, months: int) -> dt.datetime:
+    """``when`` minus calendar months (the day clamped to the target month's length)."""
+    import calendar
+
+    month_index = when.year * 12 + when.month - 1 - months
+    year, month = divmod(month_index, 12)
+    day = min(when.day, calendar.monthrange(year, month + 1)[1])
+    return when.replace(year=year, month=month + 1, day=day)
+
+
+@dataclass
+class Purged:
+    holders: int
+    entries: int
+
+
+def purge(db: Session, before: dt.datetime, *, batch: int = 500) -> Purged:
+    """Delete entries older than ``before`` and append a ``journal.purged`` marker to each
+    chain touched, recording where the kept part starts (``from_seq``) and the hash it
+    continues from (``from_hash``), so that `verify` still checks every kept link.
+
+    Commits every ``batch`` holders; each batch holds the purge permit inside its own
+    transaction, so the database triggers let only these deletes through.
+    """
+    targets = db.execute(
+        sa.select(JournalEntry.holder_id, sa.func.max(JournalEntry.seq))
+        .where(JournalEntry.occurred_at < before)
+        .group_by(JournalEntry.holder_id).order_by(JournalEntry.holder_id)).all()
+    db.rollback()
+    result = Purged(0, 0)
+    for start in range(0, len(targets), batch):
+        permit = JournalPurgePermit(granted_at=utcnow())
+        db.add(permit)
+        db.flush()
+        for holder_id, last_old in targets[start:start + batch]:
+            db.execute(sa.select(Holder.id).where(Holder.id == holder_id).with_for_update())
+            last_hash = db.scalar(sa.select(JournalEntry.hash).where(
+                JournalEntry.holder_id == holder_id, JournalEntry.seq == last_old))
+            assert last_hash is not None
+            deleted = cast("sa.CursorResult[Any]", db.execute(sa.delete(JournalEntry).where(
+                JournalEntry.holder_id == holder_id, JournalEntry.seq <= last_old)))
+            first_kept = db.execute(
+                sa.select(JournalEntry.seq, JournalEntry.prev_hash)
+                .where(JournalEntry.holder_id == holder_id)
+                .order_by(JournalEntry.seq).limit(1)).first()
+            # Nothing kept: the marker itself starts the chain, right after the last link.
+            from_seq, from_hash = (tuple(first_kept) if first_kept is not None
+                                   else (last_old + 1, last_hash))
+            append(db, holder_id, "journal.purged", actor_type="system",
+                   actor_label="Conservation limitée",
+                   details={"before": before.isoformat(), "purged": deleted.rowcount,
+                            "from_seq": from_seq, "from_hash": from_hash},
+                   continue_from=(last_old, last_hash) if first_kept is None else None)
+            result.holders += 1
+            result.entries += deleted.rowcount
+        db.execute(sa.delete(JournalPurgePermit).where(JournalPurgePermit.id == permit.id))
+        db.commit()
+    return result

@@ -1,8 +1,9 @@
 """The GDPR access and portability export: everything held about a holder, one document.
 
 The document follows `docs/export.schema.json` (``format`` = ``passport-export``,
-``version`` = 1). It is the only place the clear NIR is ever returned, and only to its
-holder; the download is journaled and never cached.
+``version`` = 1; ``consent_receipts`` was added within version 1). It is the only place
+the clear NIR is ever returned, and only to its holder; the download is journaled and
+never cached.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from sqlalchemy.orm import Session
 
 from passport.auth.access import Actor
 from passport.auth.models import Account
+from passport.consents import service as consents
+from passport.consents.models import Consent, ConsentReceipt
+from passport.consents.schemas import ConsentSchema
 from passport.db import utcnow
 from passport.holders.models import Holder, IdentityRecord
 from passport.journal import service as journal
@@ -23,6 +27,9 @@ from passport.journal.models import JournalEntry
 from passport.nir import NirVault
 from passport.records import schemas, service
 from passport.records.models import Declaration, ErrorReport, Passage
+from passport.sharing import service as sharing
+from passport.sharing.models import Share
+from passport.sharing.schemas import ShareSchema
 
 FORMAT, VERSION = "passport-export", 1
 SCHEMA_URL = "https://passport.example/schemas/passport-export-1.json"
@@ -56,6 +63,13 @@ class HolderExportSchema(Schema):
     passport_created_at = fields.DateTime(required=True)
 
 
+class ExportedShareSchema(ShareSchema):
+    """A share without its link: the link is a credential, shown by the API only."""
+
+    class Meta:
+        exclude = ("url", "token")
+
+
 class ExportSchema(Schema):
     """Everything held about me (versioned document: see docs/export.md)."""
 
@@ -67,8 +81,10 @@ class ExportSchema(Schema):
     certifications = fields.List(fields.Nested(schemas.CertificationSchema), required=True)
     declarations = fields.List(fields.Nested(schemas.DeclarationSchema), required=True)
     reports = fields.List(fields.Nested(schemas.ReportSchema), required=True)
-    shares = fields.List(fields.Dict(), required=True)
-    consents = fields.List(fields.Dict(), required=True)
+    shares = fields.List(fields.Nested(ExportedShareSchema), required=True)
+    consents = fields.List(fields.Nested(ConsentSchema), required=True)
+    consent_receipts = fields.List(fields.Dict(), required=True, metadata={
+        "description": "Every consent receipt issued to me, as issued"})
     journal = fields.List(fields.Nested(JournalEntrySchema), required=True)
 
 
@@ -95,7 +111,7 @@ def export(db: Session, actor: Actor, vault: NirVault) -> dict[str, Any]:
         for a in db.scalars(sa.select(Account).where(Account.holder_id == holder_id)
                             .order_by(Account.created_at))
     ]
-    rows = db.execute(service._certification_query(holder_id)
+    rows = db.execute(service.certification_query(holder_id)
                       .order_by(Passage.date_debut_validite.desc(), Passage.id)).all()
     return {
         "schema_url": SCHEMA_URL, "format": FORMAT, "version": VERSION,
@@ -108,8 +124,13 @@ def export(db: Session, actor: Actor, vault: NirVault) -> dict[str, Any]:
             .order_by(Declaration.id))],
         "reports": list(db.scalars(sa.select(ErrorReport).where(
             ErrorReport.holder_id == holder_id).order_by(ErrorReport.id))),
-        "shares": [],
-        "consents": [],
+        "shares": [sharing.summary(db, s) for s in db.scalars(
+            sa.select(Share).where(Share.holder_id == holder_id).order_by(Share.id))],
+        "consents": [consents.view(c) for c in db.scalars(
+            sa.select(Consent).where(Consent.holder_id == holder_id).order_by(Consent.id))],
+        "consent_receipts": [r.document for r in db.scalars(
+            sa.select(ConsentReceipt).where(ConsentReceipt.holder_id == holder_id)
+            .order_by(ConsentReceipt.created_at))],
         "journal": list(db.scalars(sa.select(JournalEntry).where(
             JournalEntry.holder_id == holder_id).order_by(JournalEntry.seq))),
     }

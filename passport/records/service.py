@@ -61,7 +61,7 @@ def status_of(passage: Passage, on: dt.date | None = None) -> str:
     return "valide"
 
 
-def _certification_query(holder_id: int) -> Any:
+def certification_query(holder_id: int) -> Any:
     return (
         sa.select(Passage, Certification, Certifier.name, Deposit.received_at)
         .join(Certification, Certification.id == Passage.certification_id)
@@ -139,7 +139,7 @@ def certifications(db: Session, holder_id: int, *, page: int = 1, page_size: int
                    include_withdrawn: bool = False, include_hidden: bool = True) -> Page:
     """A page of the holder's attested items, newest validity first (one query + a count)."""
     page, page_size = _bounds(page, page_size)
-    query = _certification_query(holder_id)
+    query = certification_query(holder_id)
     if not include_withdrawn:
         query = query.where(Passage.withdrawn_at.is_(None))
     if not include_hidden:
@@ -153,10 +153,12 @@ def certifications(db: Session, holder_id: int, *, page: int = 1, page_size: int
 
 
 def declarations(db: Session, holder_id: int, *, page: int = 1, page_size: int = 50,
-                 kind: str | None = None) -> Page:
+                 kind: str | None = None, include_hidden: bool = True) -> Page:
     """A page of the holder's declared items, most recent period first."""
     page, page_size = _bounds(page, page_size)
     query = sa.select(Declaration).where(Declaration.holder_id == holder_id)
+    if not include_hidden:
+        query = query.where(Declaration.hidden.is_(False))
     if kind:
         query = query.where(Declaration.kind == DeclarationKind(kind))
     total = db.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
@@ -184,7 +186,7 @@ def passport(db: Session, actor: Actor, *, certifications_page: int = 1,
 
 def _own_passage(db: Session, actor: Actor, passage_id: int, *,
                  live: bool = True) -> tuple[Any, ...]:
-    row = db.execute(_certification_query(actor.own_holder_id())
+    row = db.execute(certification_query(actor.own_holder_id())
                      .where(Passage.id == passage_id)).first()
     if row is None or (live and row[0].withdrawn_at is not None):
         raise NotFound("No such certification in your passport.")

@@ -38,15 +38,27 @@ def session() -> Session:
 
 def transactional(view: F) -> F:
     """Commit the request's session when the view succeeds; roll back when it raises."""
+    return committing()(view)
 
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            result = view(*args, **kwargs)
+
+def committing(*kept: type[BaseException]) -> Callable[[F], F]:
+    """Like `transactional`, but also commit when the view raises one of ``kept``: what a
+    refused attempt must leave behind (a counted try, a lock, its journal entry)."""
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = view(*args, **kwargs)
+            except kept:
+                session().commit()
+                raise
+            except BaseException:
+                session().rollback()
+                raise
             session().commit()
             return result
-        except BaseException:
-            session().rollback()
-            raise
 
-    return cast(F, wrapper)
+        return cast(F, wrapper)
+
+    return decorate

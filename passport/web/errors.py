@@ -24,6 +24,9 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.Conflict: 409,
     errors.InvalidInput: 422,
     errors.Unavailable: 503,
+    errors.Gone: 410,
+    errors.CodeRequired: 401,
+    errors.RateLimited: 429,
 }
 
 _CODE_BY_STATUS = {
@@ -109,7 +112,13 @@ def init_app(app: Flask) -> None:
         status = next(
             (s for cls, s in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 400
         )
-        return problem(status, exc.code, exc.title, exc.detail, errors_list=exc.errors or None)
+        headers = {}
+        if isinstance(exc, errors.RateLimited):
+            headers["Retry-After"] = str(exc.retry_after)
+        if isinstance(exc, errors.CodeRequired):
+            headers["WWW-Authenticate"] = exc.challenge
+        return problem(status, exc.code, exc.title, exc.detail, errors_list=exc.errors or None,
+                       headers=headers, **exc.extra())
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:

@@ -1,10 +1,12 @@
 """Object-level authorisation (BOLA), route by route, generated from the URL map.
 
 Every API view must declare its access rule (`passport.auth.access.protect`, or `public`);
-every route with an object id in its path must declare an object rule *and* have a case in
-`OBJECT_CASES` below, which builds an object owned by holder A. Each case then runs the
-matrix: no token, expired token, wrong role, another holder, the owner. Adding a route
-without a rule or a case fails this file.
+every route with an object id in its path must declare an object rule *and* have a case:
+in `OBJECT_CASES` (an object owned by holder A: no token, expired token, wrong role,
+unlinked login, another holder, the owner), in `ADVISOR_CASES` (a holder's data behind a
+consent: no consent, expired, revoked, another organisation, not the named advisor), or,
+for the public capability routes (the path *is* the secret), in `CAPABILITY_ROUTES` with
+the test file that covers them. Adding a route without a rule or a case fails this file.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,7 +27,8 @@ from passport.auth.models import Account, RefreshToken, Role
 from passport.auth.server import digest
 from passport.db import unit_of_work, utcnow
 from passport.holders.models import Holder
-from tests.api.conftest import CERTIFIER
+from tests.api import builders
+from tests.api.fixtures import CERTIFIER
 from tests.oauth import CLIENT_ID, bearer, mint
 
 API_PREFIX = "/api/v1"
@@ -43,6 +47,7 @@ class People:
     owner_account: int
     other_account: int
     owner_holder: int
+    app: Flask
 
 
 @pytest.fixture
@@ -69,6 +74,7 @@ def people(app: Flask, committed: sessionmaker[Session]) -> People:
             certifier=mint(app, db, None, client_id=CERTIFIER),
             unlinked=mint(app, db, unlinked),
             owner_account=owner.id, other_account=other.id, owner_holder=owner.holder_id,
+            app=app,
         )
 
 
@@ -116,6 +122,33 @@ def a_declaration(committed: sessionmaker[Session], people: People) -> dict[str,
         return {"declaration_id": str(item.id)}
 
 
+def a_share(committed: sessionmaker[Session], people: People) -> dict[str, str]:
+    values = a_declaration(committed, people)
+    share = builders.a_share(people.app, committed, people.owner_account,
+                             [{"kind": "declaration", "id": int(values["declaration_id"])}])
+    return {"share_id": str(share["id"])}
+
+
+def a_consent(committed: sessionmaker[Session], people: People) -> dict[str, str]:
+    return {"consent_id": str(builders.a_consent(committed, people.owner_account)["id"])}
+
+
+def a_receipt(committed: sessionmaker[Session], people: People) -> dict[str, str]:
+    from passport.consents.models import ConsentReceipt
+
+    consent = builders.a_consent(committed, people.owner_account)
+    with unit_of_work(committed) as db:
+        receipt = db.scalar(sa.select(ConsentReceipt.id).where(
+            ConsentReceipt.consent_id == consent["id"]))
+    return {"receipt_id": str(receipt)}
+
+
+def a_consent_request(committed: sessionmaker[Session], people: People) -> dict[str, str]:
+    advisor = builders.advisor(committed, f"{uuid.uuid4().hex[:8]}@cep.example")
+    return {"request_id": str(builders.a_pending_request(committed, people.owner_account,
+                                                         advisor))}
+
+
 @dataclass(frozen=True)
 class Case:
     """How to exercise one object route."""
@@ -133,6 +166,8 @@ class Case:
 
 CERTIFICATION = "/api/v1/me/passport/certifications/<int:certification_id>"
 DECLARATION = "/api/v1/me/declarations/<int:declaration_id>"
+SHARE = "/api/v1/me/shares/<int:share_id>"
+CONSENT = "/api/v1/me/consents/<int:consent_id>"
 #: Every object route: (rule, method) → its case. A route missing here fails the suite.
 OBJECT_CASES: dict[tuple[str, str], Case] = {
     ("/api/v1/me/sessions/<session_id>", "GET"): Case(a_login_session, 200, holder_data=False),
@@ -146,7 +181,27 @@ OBJECT_CASES: dict[tuple[str, str], Case] = {
     (DECLARATION, "GET"): Case(a_declaration, 200),
     (DECLARATION, "PATCH"): Case(a_declaration, 200, {"title": "Soudure MIG"}, etag=True),
     (DECLARATION, "DELETE"): Case(a_declaration, 204, etag=True),
+    (SHARE, "GET"): Case(a_share, 200),
+    (SHARE, "PATCH"): Case(a_share, 200, {"label": "Pour un recruteur"}),
+    (SHARE, "DELETE"): Case(a_share, 204),
+    (CONSENT, "GET"): Case(a_consent, 200),
+    (CONSENT, "PATCH"): Case(a_consent, 200, {"duration_days": 30}),
+    (CONSENT, "DELETE"): Case(a_consent, 204),
+    (CONSENT + "/receipts", "GET"): Case(a_consent, 200),
+    ("/api/v1/me/consent-receipts/<string:receipt_id>", "GET"): Case(a_receipt, 200),
+    ("/api/v1/me/consent-requests/<int:request_id>/approve", "POST"): Case(
+        a_consent_request, 200, read_back="/api/v1/me/consent-requests"),
+    ("/api/v1/me/consent-requests/<int:request_id>/refuse", "POST"): Case(
+        a_consent_request, 200, read_back="/api/v1/me/consent-requests"),
 }
+#: Routes whose path holds a capability (an unguessable token, a verification code): public
+#: by design; the tests named here cover expiry, revocation, limits and brute force.
+CAPABILITY_ROUTES = {
+    ("/api/v1/shares/<string:token>", "GET"): "tests/api/test_sharing.py",
+    ("/api/v1/verify/<string:code>", "GET"): "tests/api/test_sharing.py",
+}
+#: Advisor routes: the object is a holder's data behind a consent reference.
+ADVISOR_CASES = {("/api/v1/advisor/holders/<string:reference>/passport", "GET")}
 
 
 def api_routes(app: Flask) -> list[tuple[str, str, Any]]:
@@ -175,14 +230,19 @@ def test_every_object_route_has_an_object_rule_and_a_matrix_case(app: Flask) -> 
         if "<" not in rule:
             continue
         access = handler.__passport_access__
-        if access is not None and not access.objects:
+        if access is None:  # public: only capability routes may be
+            if (rule, method) not in CAPABILITY_ROUTES:
+                missing_case.append(f"{method} {rule} (public)")
+            continue
+        if not access.objects:
             missing_rule.append(f"{method} {rule}")
-        if (rule, method) not in OBJECT_CASES:
+        if (rule, method) not in OBJECT_CASES and (rule, method) not in ADVISOR_CASES:
             missing_case.append(f"{method} {rule}")
     assert not missing_rule, f"object routes without objects=...: {missing_rule}"
     assert not missing_case, f"object routes without a BOLA case in this file: {missing_case}"
     known = {(r, m) for r, m, _ in api_routes(app)}
-    assert set(OBJECT_CASES) <= known, "cases for routes that no longer exist"
+    assert set(OBJECT_CASES) | set(CAPABILITY_ROUTES) | ADVISOR_CASES <= known, \
+        "cases for routes that no longer exist"
 
 
 MATRIX = [
@@ -202,8 +262,9 @@ def concrete(client: FlaskClient, committed: sessionmaker[Session], people: Peop
     values = case.build(committed, people)
     path, back = rule, case.read_back or rule
     for name, value in values.items():
-        path = path.replace(f"<int:{name}>", value).replace(f"<{name}>", value)
-        back = back.replace(f"<int:{name}>", value).replace(f"<{name}>", value)
+        for converter in ("<int:{}>", "<string:{}>", "<{}>"):
+            path = path.replace(converter.format(name), value)
+            back = back.replace(converter.format(name), value)
     headers = {}
     if case.etag:
         headers["If-Match"] = client.get(path, headers=bearer(people.owner)).headers["ETag"]
@@ -243,4 +304,97 @@ def test_owner_reaches_the_object(client: FlaskClient, committed: sessionmaker[S
 
 def test_unknown_object_is_404_like_someone_elses(client: FlaskClient, people: People) -> None:
     response = client.get(f"/api/v1/me/sessions/{uuid.uuid4()}", headers=bearer(people.owner))
+    assert response.status_code == 404 and response.json["code"] == "not_found"
+
+
+# -- advisors: a holder's data behind a consent ----------------------------------------------
+ADVISOR_PASSPORT = "/api/v1/advisor/holders/{}/passport"
+
+
+@dataclass
+class Advisors:
+    named: str
+    colleague: str
+    elsewhere: str
+    no_siret: str
+    holder: str
+
+
+@pytest.fixture
+def advisors(app: Flask, committed: sessionmaker[Session], people: People) -> Advisors:
+    ids = [builders.advisor(committed, "camille@cep.example"),
+           builders.advisor(committed, "dominique@cep.example"),
+           builders.advisor(committed, "camille@autre.example", siret=builders.OTHER_ORG),
+           builders.advisor(committed, "sans.siret@cep.example", siret=None)]
+    with unit_of_work(committed) as db:
+        tokens = [mint(app, db, db.get(Account, i)) for i in ids]
+    return Advisors(*tokens, holder=people.owner)
+
+
+def _consented(committed: sessionmaker[Session], people: People, **data: Any) -> str:
+    a_certification(committed, people)
+    consent = builders.a_consent(committed, people.owner_account, **data)
+    with unit_of_work(committed) as db:
+        from passport.consents.models import Consent
+
+        found = db.get(Consent, consent["id"])
+        assert found is not None
+        return found.reference
+
+
+ADVISOR_MATRIX = [
+    # (who, consent, token, status)
+    ("no token", {}, None, 401),
+    ("a holder", {}, "holder", 403),
+    ("advisor of the organisation", {}, "named", 200),
+    ("colleague, consent to the organisation", {}, "colleague", 200),
+    ("named advisor", {"advisor_email": "camille@cep.example"}, "named", 200),
+    ("colleague, not the named advisor", {"advisor_email": "camille@cep.example"},
+     "colleague", 404),
+    ("advisor of another organisation", {}, "elsewhere", 404),
+    ("advisor with no organisation", {}, "no_siret", 404),
+]
+
+
+@pytest.mark.parametrize(("who", "consent", "token_of", "expected"), ADVISOR_MATRIX,
+                         ids=[m[0] for m in ADVISOR_MATRIX])
+def test_advisor_matrix(client: FlaskClient, committed: sessionmaker[Session], people: People,
+                        advisors: Advisors, who: str, consent: dict[str, Any],
+                        token_of: str | None, expected: int) -> None:
+    reference = _consented(committed, people, **consent)
+    headers = bearer(getattr(advisors, token_of)) if token_of else {}
+    response = client.get(ADVISOR_PASSPORT.format(reference), headers=headers)
+    assert response.status_code == expected, (who, response.get_data(as_text=True))
+    listed = client.get("/api/v1/advisor/holders", headers=headers)
+    if expected == 200:
+        assert response.json["certifications"]["total"] == 1
+        assert reference in [h["reference"] for h in listed.json]
+    else:
+        assert response.content_type == "application/problem+json"
+        if listed.status_code == 200:  # an advisor: the holder is not listed either
+            assert reference not in [h["reference"] for h in listed.json]
+
+
+@pytest.mark.parametrize("ending", ["revoked", "expired"])
+def test_an_ended_consent_blocks_the_very_next_request(
+        client: FlaskClient, committed: sessionmaker[Session], people: People,
+        advisors: Advisors, ending: str) -> None:
+    reference = _consented(committed, people)
+    path = ADVISOR_PASSPORT.format(reference)
+    assert client.get(path, headers=bearer(advisors.named)).status_code == 200
+    consent_id = client.get("/api/v1/me/consents", headers=bearer(people.owner)).json[0]["id"]
+    if ending == "revoked":
+        response = client.delete(f"/api/v1/me/consents/{consent_id}",
+                                 headers=bearer(people.owner))
+        assert response.status_code == 204
+    else:
+        builders.expire_consent(committed, consent_id)
+    # Same token, very next request.
+    response = client.get(path, headers=bearer(advisors.named))
+    assert response.status_code == 404 and response.json["code"] == "not_found"
+    assert client.get("/api/v1/advisor/holders", headers=bearer(advisors.named)).json == []
+
+
+def test_unknown_reference_is_404(client: FlaskClient, advisors: Advisors) -> None:
+    response = client.get(ADVISOR_PASSPORT.format("nope"), headers=bearer(advisors.named))
     assert response.status_code == 404 and response.json["code"] == "not_found"

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from passport.auth.access import protect
 from passport.auth.models import AuthorizationRequest
 from passport.db import unit_of_work
-from tests.api.conftest import CERTIFIER
+from tests.api.fixtures import CERTIFIER
 from tests.oauth import Flow, bearer, path_of, pivot, query_of, set_user
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from passport.auth.models import Account, Role
 from passport.db import unit_of_work
 from passport.nir import NirVault
-from tests.api.conftest import CERTIFIER
+from tests.api.fixtures import CERTIFIER
 from tests.flux import PERSON_NIR
 from tests.oauth import Flow, bearer, pivot, query_of, set_user
 

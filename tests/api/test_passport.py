@@ -16,69 +16,16 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from passport.auth.models import Account, Role
-from passport.certifiers.service import add_certifier
 from passport.config import Settings
 from passport.db import unit_of_work
-from passport.holders.models import Holder
-from passport.nir import NirVault, is_shaped
-from tests.flux import NIL, PERSON_NIR, Raw, certification, document, passage
+from passport.nir import is_shaped
+from tests.flux import PERSON_NIR, document, passage
 from tests.helpers import ingest
 from tests.oauth import bearer, mint
 
 EXPORT_SCHEMA = json.loads(
     (Path(__file__).resolve().parents[2] / "docs" / "export.schema.json").read_text())
 TODAY = dt.datetime.now(dt.UTC).date()
-
-DIGCOMP = Raw(
-    "<cpf:niveauNumeriqueEuropeen><cpf:scoreGeneral>742</cpf:scoreGeneral><cpf:resultats>"
-    "<cpf:resultat><cpf:niveau>6</cpf:niveau><cpf:domaineCompetenceId>3</cpf:domaineCompetenceId>"
-    "<cpf:competenceId>4</cpf:competenceId></cpf:resultat>"
-    "<cpf:resultat><cpf:niveau>4</cpf:niveau><cpf:domaineCompetenceId>1</cpf:domaineCompetenceId>"
-    "<cpf:competenceId>1</cpf:competenceId></cpf:resultat>"
-    "</cpf:resultats></cpf:niveauNumeriqueEuropeen>")
-
-
-@pytest.fixture
-def holder(app: Flask, committed: sessionmaker[Session], auth_settings: Settings,
-           tmp_path: Path) -> dict[str, Any]:
-    """Antoine Dupont's passport from real flux files, and tokens for him and another holder."""
-    with unit_of_work(committed) as db:
-        add_certifier(db, "CERT0001", ["CTR-0001"], "Institut Européen du Numérique", None)
-    ingest(committed, auth_settings, tmp_path, document(certifications=[
-        certification([
-            passage("VALID", mentionValidee="MENTION_BIEN", libelleOption="Option web",
-                    urlPreuve="https://verif.example/1"),
-            passage("EXPIRED", dateDebutValidite="2019-01-01", dateFinValidite="2022-01-01",
-                    dateDebutExamen="2018-12-01", dateFinExamen="2018-12-02"),
-            passage("PROVISIONAL", donneeCertifiee="false"),
-            passage("WITHDRAWN"),
-        ]),
-        certification([
-            passage("DIGITAL", obtentionCertification="PAR_SCORING", scoring="742",
-                    presenceNiveauNumeriqueEuro="true", niveauNumeriqueEuropeen=DIGCOMP),
-            passage("LANGUAGE", obtentionCertification="PAR_SCORING",
-                    presenceNiveauLangueEuro="true", niveauLangueEuropeen="B2",
-                    mentionValidee=NIL),
-        ], type_="RS", code="RS5875"),
-    ]), "flux-1.xml")
-    ingest(committed, auth_settings, tmp_path,
-           document([passage("WITHDRAWN")], action="SUPPRESSION", id_flux="del-1"), "del.xml")
-    vault = NirVault(auth_settings)
-    with unit_of_work(committed) as db:
-        holder_id = db.scalar(sa.select(Holder.id).where(
-            Holder.nir_hmac == vault.pseudonym(PERSON_NIR)))
-        other = Holder(nir_hmac="f" * 64, nir_enc=vault.encrypt("253072B07300470"),
-                       nir_key_id=vault.key_id)
-        db.add(other)
-        db.flush()
-        accounts = [Account(public_id=f"acct-{n}", role=Role.HOLDER, issuer="t", subject=str(n),
-                            holder_id=h) for n, h in ((1, holder_id), (2, other.id))]
-        db.add_all(accounts)
-        db.flush()
-        return {"token": mint(app, db, accounts[0]), "other": mint(app, db, accounts[1]),
-                "read_only": mint(app, db, accounts[0], scope="passport:read"),
-                "holder_id": holder_id}
-
 
 def get(client: FlaskClient, token: str, path: str, **params: Any) -> Any:
     response = client.get(path, headers=bearer(token), query_string=params)

@@ -34,6 +34,9 @@ def browser() -> Iterator[webdriver.Chrome]:
                  "--disable-component-update", "--disable-sync", "--window-size=1280,1000",
                  "--disable-dev-shm-usage"):
         options.add_argument(flag)
+    # A French user's browser (the pages negotiate their language from Accept-Language).
+    options.add_argument("--lang=fr-FR")
+    options.add_experimental_option("prefs", {"intl.accept_languages": "fr-FR,fr"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
     try:

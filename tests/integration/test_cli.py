@@ -13,6 +13,7 @@ from passport.cli import main
 from passport.holders.models import IdentityRecord
 from passport.holders.service import IDENTITY_COLUMNS
 from passport.records.models import Passage
+from passport.sharing.models import Share
 from tests.conftest import OFFICIAL_EXAMPLE
 from tests.flux import document, passage, person_row, titulaire
 from tests.helpers import count, write_csv
@@ -151,10 +152,24 @@ def test_demo_generate_and_load(cli: CliRunner, tmp_path: Path, committed: Facto
     assert result.exit_code == 0, result.output
     assert count(committed, Passage) == stored
     assert "declarations of every kind added for 3 showcase holder(s)" in result.stderr
+    url = (tmp_path / "demo" / "share-url.txt").read_text().strip()
+    assert f"a shared passport, no login needed: {url}" in result.stderr
     again = run(cli, "demo", "load", str(tmp_path / "demo"))
     assert again.exit_code == 0
     assert "flux-0001.xml: already loaded" in again.stderr
     assert count(committed, Passage) == stored
+    # The same share, not a new one each time; and it opens.
+    assert (tmp_path / "demo" / "share-url.txt").read_text().strip() == url
+    assert count(committed, Share) == 1
+    from passport.app import create_app
+    from passport.config import Settings
+
+    app = create_app(Settings.from_env())
+    try:
+        page = app.test_client().get(url.removeprefix("http://127.0.0.1:5000"))
+        assert page.status_code == 200 and "Certifié par" in page.get_data(as_text=True)
+    finally:
+        app.extensions["passport.engine"].dispose()
 
 
 def test_bad_configuration_is_reported(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:

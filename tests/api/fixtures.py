@@ -1,5 +1,7 @@
 """API fixtures: the app on the test database, two real local OpenID providers playing
-FranceConnect and ProConnect, registered clients and a small identity directory."""
+FranceConnect and ProConnect, registered clients, a small identity directory and a holder
+with a passport. A plugin of the whole suite (see tests/conftest.py): the browser tests
+use them too."""
 
 from __future__ import annotations
 
@@ -10,18 +12,22 @@ from typing import Any
 
 import oidc_provider_mock
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from passport.app import create_app
 from passport.auth.clients import add_app, add_certifier_client
+from passport.auth.models import Account, Role
+from passport.certifiers.service import add_certifier
 from passport.config import Settings
 from passport.db import unit_of_work
+from passport.holders.models import Holder
 from passport.nir import NirVault
-from tests.flux import person_row
-from tests.helpers import load_identities
-from tests.oauth import CLIENT_ID, REDIRECT_URI
+from tests.flux import NIL, PERSON_NIR, Raw, certification, document, passage, person_row
+from tests.helpers import ingest, load_identities
+from tests.oauth import CLIENT_ID, REDIRECT_URI, mint
 
 CERTIFIER = "CERT0001"
 
@@ -98,3 +104,54 @@ def app(make_app: Any, auth_settings: Settings, committed: sessionmaker[Session]
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+DIGCOMP = Raw(
+    "<cpf:niveauNumeriqueEuropeen><cpf:scoreGeneral>742</cpf:scoreGeneral><cpf:resultats>"
+    "<cpf:resultat><cpf:niveau>6</cpf:niveau><cpf:domaineCompetenceId>3</cpf:domaineCompetenceId>"
+    "<cpf:competenceId>4</cpf:competenceId></cpf:resultat>"
+    "<cpf:resultat><cpf:niveau>4</cpf:niveau><cpf:domaineCompetenceId>1</cpf:domaineCompetenceId>"
+    "<cpf:competenceId>1</cpf:competenceId></cpf:resultat>"
+    "</cpf:resultats></cpf:niveauNumeriqueEuropeen>")
+
+
+@pytest.fixture
+def holder(app: Flask, committed: sessionmaker[Session], auth_settings: Settings,
+           tmp_path: Path) -> dict[str, Any]:
+    """Antoine Dupont's passport from real flux files, and tokens for him and another holder."""
+    with unit_of_work(committed) as db:
+        add_certifier(db, "CERT0001", ["CTR-0001"], "Institut Européen du Numérique", None)
+    ingest(committed, auth_settings, tmp_path, document(certifications=[
+        certification([
+            passage("VALID", mentionValidee="MENTION_BIEN", libelleOption="Option web",
+                    urlPreuve="https://verif.example/1"),
+            passage("EXPIRED", dateDebutValidite="2019-01-01", dateFinValidite="2022-01-01",
+                    dateDebutExamen="2018-12-01", dateFinExamen="2018-12-02"),
+            passage("PROVISIONAL", donneeCertifiee="false"),
+            passage("WITHDRAWN"),
+        ]),
+        certification([
+            passage("DIGITAL", obtentionCertification="PAR_SCORING", scoring="742",
+                    presenceNiveauNumeriqueEuro="true", niveauNumeriqueEuropeen=DIGCOMP),
+            passage("LANGUAGE", obtentionCertification="PAR_SCORING",
+                    presenceNiveauLangueEuro="true", niveauLangueEuropeen="B2",
+                    mentionValidee=NIL),
+        ], type_="RS", code="RS5875"),
+    ]), "flux-1.xml")
+    ingest(committed, auth_settings, tmp_path,
+           document([passage("WITHDRAWN")], action="SUPPRESSION", id_flux="del-1"), "del.xml")
+    vault = NirVault(auth_settings)
+    with unit_of_work(committed) as db:
+        holder_id = db.scalar(sa.select(Holder.id).where(
+            Holder.nir_hmac == vault.pseudonym(PERSON_NIR)))
+        other = Holder(nir_hmac="f" * 64, nir_enc=vault.encrypt("253072B07300470"),
+                       nir_key_id=vault.key_id)
+        db.add(other)
+        db.flush()
+        accounts = [Account(public_id=f"acct-{n}", role=Role.HOLDER, issuer="t", subject=str(n),
+                            holder_id=h) for n, h in ((1, holder_id), (2, other.id))]
+        db.add_all(accounts)
+        db.flush()
+        return {"token": mint(app, db, accounts[0]), "other": mint(app, db, accounts[1]),
+                "read_only": mint(app, db, accounts[0], scope="passport:read"),
+                "holder_id": holder_id}
