@@ -11,7 +11,7 @@ PORT ?= 5000
 DEMO := instance/demo
 export PASSPORT_ENV ?= development
 
-.PHONY: install run test test-sqlite test-postgres lint bench clean
+.PHONY: install run test test-sqlite test-postgres lint bench load clean
 
 install: $(VENV)/.installed
 
@@ -54,7 +54,7 @@ lint: install
 	$(VENV)/bin/ruff check passport ingestion tests benchmarks
 	$(VENV)/bin/mypy
 
-TEST_PACKAGES := '/usr/lib/postgresql/*/bin/initdb:postgresql' chromium:chromium chromedriver:chromium-driver
+TEST_PACKAGES := '/usr/lib/postgresql/*/bin/initdb:postgresql' chromium:chromium chromedriver:chromium-driver redis-server:redis-server
 
 test-sqlite: install
 	@scripts/ensure-packages.sh $(TEST_PACKAGES)
@@ -67,6 +67,10 @@ test-postgres: install
 bench: install
 	@scripts/ensure-packages.sh '/usr/lib/postgresql/*/bin/initdb:postgresql'
 	scripts/with-postgres.sh $(PY) -m benchmarks.ingest
+
+load: install
+	@scripts/ensure-packages.sh '/usr/lib/postgresql/*/bin/initdb:postgresql' redis-server:redis-server
+	scripts/with-postgres.sh $(PY) -m benchmarks.deposits_load
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

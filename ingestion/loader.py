@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -30,8 +31,9 @@ from ingestion.parser import (
 from ingestion.pipeline import Batch, Item, Source, read_checked
 from ingestion.report import Report, ReportBuilder
 from ingestion.rules import VALUE_COLUMNS, Problem
+from ingestion.stats import StatsBuilder
 from passport.certifiers.models import Certifier, CertifierContract, Mandate
-from passport.db import chunked, membership, table_of, utcnow
+from passport.db import chunked, insert_missing, membership, table_of, utcnow
 from passport.deposits.models import Deposit, DepositStatus, FluxReceipt
 from passport.holders.service import holder_ids
 from passport.nir import NirVault
@@ -67,6 +69,8 @@ class IngestResult:
     header: FluxHeader
     report: Report
     status: DepositStatus
+    #: Per-certification counts (see `ingestion.stats`).
+    stats: list[dict[str, Any]]
 
 
 def duplicate_problem(emitter: str, id_technique: str) -> Problem:
@@ -93,9 +97,16 @@ def _reject(code: str, message: str) -> FileRejected:
     return FileRejected([FileProblem(code, message, kind="METIER")])
 
 
-def check_header(session: Session, header: FluxHeader) -> None:
-    """File-level business checks: certifier registry, mandate, idFlux already received."""
+def check_header(session: Session, header: FluxHeader, submitted_by: str | None = None) -> None:
+    """File-level business checks: the uploader is the emitter, certifier registry, mandate,
+    idFlux already received."""
     emitter, certifier = header.emitter_bcr, header.certifier_bcr
+    if submitted_by is not None and emitter != submitted_by:
+        raise _reject(
+            "emetteur_different",
+            f"Le fichier déclare l'émetteur {emitter} mais a été déposé par {submitted_by} : "
+            "un émetteur ne dépose que ses propres flux.",
+        )
     if session.scalar(sa.select(sa.exists().select_from(Certifier))):
         if session.get(Certifier, certifier) is None:
             raise _reject(
@@ -132,13 +143,18 @@ class _Run:
         vault: NirVault,
         options: IngestOptions,
         progress: Progress | None,
+        created_holders: list[int] | None = None,
     ) -> None:
         self.session = session
+        #: Holders this load created in their own transactions (PostgreSQL; see
+        #: `passport.holders.service.holder_ids`), for the caller to discard on failure.
+        self.created_holders = created_holders
         self.deposit = deposit
         self.options = options
         self.progress = progress
         self.nirisation = Nirisation(session, vault)
         self.report = ReportBuilder()
+        self.stats = StatsBuilder()
         self.header: FluxHeader | None = None
         self._certifications: dict[tuple[str, str], int] = {}
         self._passages = BulkWriter(session, Passage.__tablename__, PASSAGE_COLUMNS)
@@ -150,10 +166,10 @@ class _Run:
         for batch in batches:
             if self.header is None and batch.items:
                 self.header = batch.header
-                check_header(self.session, self.header)
+                check_header(self.session, self.header, self.deposit.submitted_by)
             if batch.items:
                 if self.header.is_suppression:  # type: ignore[union-attr]
-                    self._withdraw([c.id_technique for _, c in batch.items])
+                    self._withdraw(batch.items)
                 else:
                     self._create(batch.items)
             if self.progress:
@@ -199,8 +215,9 @@ class _Run:
             keys.append((emitter, checked.id_technique, holder_id))
         self._passages.write(rows)
         self._keys.write(keys)
-        for i, (_, checked) in enumerate(batch):
+        for i, (cert, checked) in enumerate(batch):
             self.report.add(checked.id_technique, outcome[i], checked.warnings)
+            self.stats.add(cert.type, cert.code, outcome[i])
 
     def _stored_keys(self, emitter: str, ids: Sequence[str]) -> set[str]:
         t = table_of(PassageKey)
@@ -219,7 +236,7 @@ class _Run:
             assert f.nir_enc is not None and f.nir_key_id is not None
             return f.nir_enc, f.nir_key_id
 
-        return holder_ids(self.session, wanted, encrypted)
+        return holder_ids(self.session, wanted, encrypted, created=self.created_holders)
 
     def _certification_id(self, cert: CertificationContext) -> int:
         key = (cert.type or "", cert.code or "")
@@ -227,20 +244,29 @@ class _Run:
         if cached is not None:
             return cached
         t = table_of(Certification)
-        found = self.session.scalar(sa.select(t.c.id).where(t.c.type == key[0], t.c.code == key[1]))
+        where = (t.c.type == key[0], t.c.code == key[1])
+        found = self.session.scalar(sa.select(t.c.id).where(*where))
         if found is None:
-            found = self.session.scalar(
-                sa.insert(t).values(type=key[0], code=key[1], created_at=utcnow()).returning(t.c.id)
-            )
+            # A referential row, not data of the file: on PostgreSQL committed at once, so
+            # that two loads bringing the same new codes never wait for each other.
+            insert = insert_missing(self.session, t, "type", "code").values(
+                type=key[0], code=key[1], created_at=utcnow())
+            if self.session.get_bind().dialect.name == "postgresql":
+                with self.session.get_bind().engine.begin() as conn:
+                    conn.execute(insert)
+            else:
+                self.session.execute(insert)
+            found = self.session.scalar(sa.select(t.c.id).where(*where))
         assert found is not None
         self._certifications[key] = found
         return found
 
     # -- SUPPRESSION (1.1.5) -------------------------------------------------------
-    def _withdraw(self, ids: list[str]) -> None:
+    def _withdraw(self, items: list[Item]) -> None:
         header = self.header
         assert header is not None and header.emitter_bcr is not None
         emitter = header.emitter_bcr
+        ids = [c.id_technique for _, c in items]
         k, p = table_of(PassageKey), table_of(Passage)
         live: dict[str, int] = {}
         for condition in membership(self.session, k.c.id_technique, ids):
@@ -251,12 +277,15 @@ class _Run:
             ).all())
         now = utcnow()
         done: set[str] = set()
-        for id_technique in ids:
+        for cert, checked in items:
+            id_technique = checked.id_technique
+            errors: list[Problem] = []
             if id_technique in live and id_technique not in done:
                 done.add(id_technique)
-                self.report.add(id_technique, [], [])
             else:
-                self.report.add(id_technique, [unknown_for_withdrawal(emitter, id_technique)], [])
+                errors.append(unknown_for_withdrawal(emitter, id_technique))
+            self.report.add(id_technique, errors, [])
+            self.stats.add(cert.type, cert.code, errors)
         if not done:
             return
         self.session.execute(
@@ -283,8 +312,13 @@ def ingest(
     vault: NirVault,
     options: IngestOptions | None = None,
     progress: Progress | None = None,
+    created_holders: list[int] | None = None,
 ) -> IngestResult:
-    """Process one file into ``session`` (flushed, not committed); see the module docstring."""
+    """Process one file into ``session`` (flushed, not committed); see the module docstring.
+
+    ``created_holders``: a list receiving the holders created outside the load's own
+    transaction (PostgreSQL), which the caller discards if the load fails.
+    """
     options = options or IngestOptions()
 
     def batches(prescanned: Prescan | None = None) -> Iterator[Batch]:
@@ -297,7 +331,7 @@ def ingest(
             subprocess_min_bytes=options.subprocess_min_bytes,
         )
 
-    run = _Run(session, deposit, vault, options, progress)
+    run = _Run(session, deposit, vault, options, progress, created_holders)
     try:
         with session.begin_nested():
             run.run(batches())
@@ -305,7 +339,7 @@ def ingest(
         log.info("deposit %s sends context after its passages: restarting with a prescan",
                  deposit.id)
         found = prescan(open_gated(source.open, options.max_bytes))
-        run = _Run(session, deposit, vault, options, progress)
+        run = _Run(session, deposit, vault, options, progress, created_holders)
         run.run(batches(found))
     header = run.header
     assert header is not None
@@ -328,4 +362,4 @@ def ingest(
     )
     session.add(FluxReceipt(emitter_bcr=header.emitter_bcr, id_flux=header.id_flux,
                             deposit_id=deposit.id, received_at=deposit.received_at))
-    return IngestResult(header, report, status)
+    return IngestResult(header, report, status, run.stats.rows())

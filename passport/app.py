@@ -96,6 +96,7 @@ def openapi_document(app: Flask) -> str:
 def _register_api(app: Flask) -> None:
     from passport.auth.api import blp as me
     from passport.consents.api import blp as consents
+    from passport.deposits.api import blp as certifier
     from passport.health.api import blp as health
     from passport.journal.api import blp as journal
     from passport.records.api import blp as passport
@@ -112,5 +113,6 @@ def _register_api(app: Flask) -> None:
     api.register_blueprint(journal)
     api.register_blueprint(shares)
     api.register_blueprint(consents)
+    api.register_blueprint(certifier)
     app.register_blueprint(share_pages)
     app.extensions["passport.api"] = api

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -455,6 +456,48 @@ def clients_list(cli: CliContext) -> None:
                           ", ".join(c.grant_types), c.scope,
                           "disabled" if c.disabled_at else "active")
     out.print(table)
+
+
+# -- workers ----------------------------------------------------------------------------
+@main.command()
+@click.option("--concurrency", type=click.IntRange(1, 64),
+              help="Jobs at once (default: the number of cores; PASSPORT_WORKER_THREADS "
+                   "without a broker).")
+@click.option("--loglevel", default="INFO", show_default=True)
+@pass_cli
+def worker(cli: CliContext, concurrency: int | None, loglevel: str) -> None:
+    """Process deposits: a Celery worker when PASSPORT_CELERY_BROKER_URL is set; without a
+    broker, a pool in this process that picks up deposits waiting in the database."""
+    settings = cli.settings
+    if settings.celery_broker_url:
+        import socket
+
+        from passport.worker import QUEUE, make_celery
+
+        argv = ["worker", f"--loglevel={loglevel}", "-Q", QUEUE, "--without-gossip",
+                "--without-mingle", "-n", f"passport.{os.getpid()}@{socket.gethostname()}"]
+        if concurrency:
+            argv.append(f"--concurrency={concurrency}")
+        make_celery(settings).worker_main(argv)
+        return
+    import dataclasses
+    import signal
+
+    from passport.jobs import InProcessQueue, JobContext
+
+    if concurrency:
+        settings = dataclasses.replace(settings, worker_threads=concurrency)
+    logging.getLogger().setLevel(loglevel.upper())
+    queue = InProcessQueue(JobContext(settings, cli.sessions, cli.vault()))
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    err.print(f"worker without a broker: {settings.worker_threads} job(s) at once, looking for "
+              f"waiting deposits every {settings.recover_every_seconds} s")
+    while not stop.is_set():
+        queue.sweeper.sweep()
+        stop.wait(settings.recover_every_seconds)
+    queue.shutdown()
 
 
 # -- journal ----------------------------------------------------------------------------

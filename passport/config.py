@@ -178,6 +178,20 @@ class Settings:
     verify_rate_per_minute: int = 30
     #: Journal entries older than this are purged by ``passport journal purge``.
     journal_retention_months: int = 12
+    # -- deposit jobs ----------------------------------------------------------------
+    #: Celery broker (``redis://…``); None: the web process runs jobs in its own pool.
+    celery_broker_url: str | None = None
+    #: Size of the in-process pool (web process without a broker, or ``passport worker``).
+    worker_threads: int = 2
+    #: A claim on a deposit lasts this long unless renewed (workers renew it while busy).
+    job_lease_seconds: int = 300
+    #: A deposit whose processing was interrupted this many times is rejected.
+    job_max_attempts: int = 3
+    #: How often workers look for deposits left behind (received but never queued, or
+    #: abandoned by a dead worker).
+    recover_every_seconds: int = 60
+    #: Dry-run validations allowed per client address and minute.
+    validate_rate_per_minute: int = 10
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -232,6 +246,12 @@ class Settings:
             proxy_fix=_int(environ, "PASSPORT_PROXY_FIX", 0),
             verify_rate_per_minute=_int(environ, "PASSPORT_VERIFY_RATE_PER_MINUTE", 30),
             journal_retention_months=_int(environ, "PASSPORT_JOURNAL_RETENTION_MONTHS", 12),
+            celery_broker_url=environ.get("PASSPORT_CELERY_BROKER_URL") or None,
+            worker_threads=_int(environ, "PASSPORT_WORKER_THREADS", 2),
+            job_lease_seconds=_int(environ, "PASSPORT_JOB_LEASE_SECONDS", 300),
+            job_max_attempts=_int(environ, "PASSPORT_JOB_MAX_ATTEMPTS", 3),
+            recover_every_seconds=_int(environ, "PASSPORT_RECOVER_EVERY_SECONDS", 60),
+            validate_rate_per_minute=_int(environ, "PASSPORT_VALIDATE_RATE_PER_MINUTE", 10),
             instance_dir=instance_dir,
             database_url=database_url,
             nir_hmac_key=nir_hmac_key,
@@ -274,6 +294,10 @@ class Settings:
             raise ConfigurationError("PASSPORT_INGEST_BATCH_SIZE must be positive")
         if not 30 <= self.access_token_ttl <= 3600:
             raise ConfigurationError("PASSPORT_ACCESS_TOKEN_TTL must be 30 to 3600 seconds")
+        for name in ("worker_threads", "job_lease_seconds", "job_max_attempts",
+                     "recover_every_seconds", "validate_rate_per_minute"):
+            if getattr(self, name) <= 0:
+                raise ConfigurationError(f"PASSPORT_{name.upper()} must be positive")
         if self.verify_rate_per_minute <= 0:
             raise ConfigurationError("PASSPORT_VERIFY_RATE_PER_MINUTE must be positive")
         if not 1 <= self.journal_retention_months <= 120:

@@ -84,6 +84,19 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def insert_missing(session: Session, table: sa.Table, *keys: str) -> Any:
+    """``INSERT … ON CONFLICT (keys) DO NOTHING``: rows another transaction inserted
+    meanwhile (two deposits creating the same holder at once) are left alone instead of
+    failing the whole load; read the ids back afterwards."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing(index_elements=list(keys))
+
+
 def table_of(model: type[Any]) -> sa.Table:
     """A mapped class's Table (typed: ``Model.__table__`` is only a FromClause to mypy)."""
     return cast(sa.Table, model.__table__)
@@ -124,7 +137,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN; emit it ourselves so that a
         # transaction really spans every statement of a unit of work.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(
+            "BEGIN IMMEDIATE" if conn.get_execution_options().get("sqlite_immediate")
+            else "BEGIN"))
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     if url_obj.get_backend_name() == "postgresql":
@@ -151,9 +166,18 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """Open a session, commit when the block succeeds, roll back when it raises."""
+def unit_of_work(factory: sessionmaker[Session], *, immediate: bool = False
+                 ) -> Iterator[Session]:
+    """Open a session, commit when the block succeeds, roll back when it raises.
+
+    ``immediate``: the block reads then writes while other processes may write (deposit
+    jobs). On SQLite the transaction then takes the write lock at once (``BEGIN
+    IMMEDIATE``, waiting for it up to the busy timeout) instead of failing when another
+    writer committed after its first read; PostgreSQL needs nothing of the sort.
+    """
     session = factory()
+    if immediate:
+        session.connection(execution_options={"sqlite_immediate": True})
     try:
         yield session
         session.commit()

@@ -11,7 +11,13 @@ from passport.auth.models import (
 from passport.certifiers.models import Certifier, CertifierContract, Mandate
 from passport.consents.models import Consent, ConsentReceipt, ConsentRequest
 from passport.db import Base
-from passport.deposits.models import Deposit, DepositReport, DepositStatus, FluxReceipt
+from passport.deposits.models import (
+    Deposit,
+    DepositReport,
+    DepositStat,
+    DepositStatus,
+    FluxReceipt,
+)
 from passport.holders.models import Holder, IdentityRecord, NirAlias
 from passport.journal.models import JournalEntry, JournalPurgePermit
 from passport.records.models import Declaration, ErrorReport, Passage, PassageKey
@@ -33,6 +39,7 @@ __all__ = [
     "Declaration",
     "Deposit",
     "DepositReport",
+    "DepositStat",
     "DepositStatus",
     "ErrorReport",
     "FluxReceipt",

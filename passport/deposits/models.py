@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from passport.db import Base, utcnow
-from passport.types import enum_column, json_column
+from passport.types import BigIntPK, enum_column, json_column
 
 
 class DepositStatus(enum.Enum):
@@ -64,6 +64,11 @@ class Deposit(Base):
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
 
+    __table_args__ = (
+        # The same bytes from the same uploader are one deposit (NULL: the command line).
+        sa.UniqueConstraint("submitted_by", "sha256"),
+    )
+
 
 class DepositReport(Base):
     """The processing report of a deposit (see `ingestion.report`): a summary, and the
@@ -87,3 +92,31 @@ class FluxReceipt(Base):
     id_flux: Mapped[str] = mapped_column(sa.String(50), primary_key=True)
     deposit_id: Mapped[int] = mapped_column(sa.ForeignKey("deposits.id"))
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class DepositStat(Base):
+    """Counts of one processed deposit for one certification (the certifier's statistics:
+    received, accepted, refused by family of reason)."""
+
+    __tablename__ = "deposit_stats"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    deposit_id: Mapped[int] = mapped_column(sa.ForeignKey("deposits.id"), index=True)
+    emitter_bcr: Mapped[str] = mapped_column(sa.String(8))
+    certifier_bcr: Mapped[str] = mapped_column(sa.String(8))
+    #: Month of receipt, ``YYYY-MM``.
+    month: Mapped[str] = mapped_column(sa.String(7))
+    certification_type: Mapped[str] = mapped_column(sa.String(255))
+    certification_code: Mapped[str] = mapped_column(sa.String(100))
+    received: Mapped[int]
+    ok: Mapped[int]
+    ko_nirisation: Mapped[int]
+    ko_duplicate: Mapped[int]
+    ko_rules: Mapped[int]
+    ko_other: Mapped[int]
+    ko_by_code: Mapped[dict[str, int]] = mapped_column(json_column())
+
+    __table_args__ = (
+        sa.Index(None, "certifier_bcr", "month"),
+        sa.Index(None, "emitter_bcr", "month"),
+    )

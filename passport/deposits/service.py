@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import socket
+import threading
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -23,7 +24,8 @@ from ingestion.pipeline import Source
 from ingestion.report import Report
 from ingestion.validate import positioned
 from passport.db import unit_of_work, utcnow
-from passport.deposits.models import Deposit, DepositReport, DepositStatus
+from passport.deposits.models import Deposit, DepositReport, DepositStat, DepositStatus
+from passport.holders.service import discard_unused
 from passport.nir import NirVault
 
 log = logging.getLogger(__name__)
@@ -48,21 +50,21 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _abandoned(deposit: Deposit, now: dt.datetime) -> bool:
-    """True when nobody is processing a deposit marked EN_COURS any more: its lease ran
-    out, or the process that claimed it on this very host is gone (killed, crashed)."""
-    if deposit.lease_expires_at is None or deposit.lease_expires_at < now:
-        return True
+def is_abandoned(deposit: Deposit, now: dt.datetime) -> bool:
+    """True when nobody is processing a deposit marked EN_COURS any more. On this host the
+    claiming process is checked directly (alive: still processing, however long; gone:
+    abandoned); a claim from another host holds until its lease runs out (the claimant
+    renews it while it works)."""
     host, _, pid = (deposit.worker or "").rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
         return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return deposit.lease_expires_at is None or deposit.lease_expires_at < now
 
 
 def receive(
@@ -92,7 +94,7 @@ def receive(
         .order_by(Deposit.id.desc())
     )
     stale = next(
-        (d for d in candidates if d.status == DepositStatus.RECU or _abandoned(d, now)), None
+        (d for d in candidates if d.status == DepositStatus.RECU or is_abandoned(d, now)), None
     )
     if stale is not None:
         stale.status = DepositStatus.RECU
@@ -116,12 +118,12 @@ def receive(
 
 
 def claim(session: Session, deposit_id: int, lease: dt.timedelta = DEFAULT_LEASE) -> Deposit | None:
-    """Mark a deposit ``EN_COURS`` for this worker, unless someone else holds a live lease."""
+    """Mark a deposit ``EN_COURS`` for this worker, unless someone else holds a live claim."""
     now = utcnow()
     deposit = session.get(Deposit, deposit_id, with_for_update=True)
     if deposit is None or deposit.status.is_final:
         return None
-    if deposit.status == DepositStatus.EN_COURS and not _abandoned(deposit, now):
+    if deposit.status == DepositStatus.EN_COURS and not is_abandoned(deposit, now):
         return None
     deposit.status = DepositStatus.EN_COURS
     deposit.worker = worker_id()
@@ -131,11 +133,46 @@ def claim(session: Session, deposit_id: int, lease: dt.timedelta = DEFAULT_LEASE
     return deposit
 
 
+class _Heartbeat:
+    """Renews a claim's lease while its deposit is processed (a worker on another host
+    then knows it is alive). Best effort: on SQLite the load's own write transaction
+    holds the lock, and the same-host process check makes the lease moot anyway."""
+
+    def __init__(self, factory: sessionmaker[Session], deposit_id: int,
+                 lease: dt.timedelta) -> None:
+        self.factory, self.deposit_id, self.lease = factory, deposit_id, lease
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{deposit_id}",
+                                        daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        if self.factory.kw["bind"].dialect.name != "sqlite":
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
+
+    def _run(self) -> None:
+        me = worker_id()
+        while not self._stop.wait(self.lease.total_seconds() / 3):
+            try:
+                with unit_of_work(self.factory, immediate=True) as session:
+                    session.execute(sa.update(Deposit).where(
+                        Deposit.id == self.deposit_id, Deposit.worker == me,
+                        Deposit.status == DepositStatus.EN_COURS,
+                    ).values(lease_expires_at=utcnow() + self.lease))
+            except sa.exc.SQLAlchemyError as exc:  # the next beat will try again
+                log.warning("deposit %s: lease renewal failed (%s)", self.deposit_id,
+                            type(exc).__name__)
+
+
 def _finish(deposit: Deposit, status: DepositStatus, report: Report, session: Session) -> None:
     deposit.status = status
     deposit.finished_at = utcnow()
     deposit.lease_expires_at = None
-    deposit.worker = None
     existing = session.get(DepositReport, deposit.id)
     if existing is None:
         session.add(DepositReport(deposit_id=deposit.id, summary=report.summary(),
@@ -153,17 +190,34 @@ def process(
     options: IngestOptions,
     progress: Progress | None = None,
     lease: dt.timedelta = DEFAULT_LEASE,
+    max_attempts: int | None = None,
 ) -> Deposit | None:
-    """Process a received deposit; return it in its final state (None if not claimable)."""
-    with unit_of_work(factory) as session:
-        claimed = claim(session, deposit_id, lease)
-        if claimed is None:
-            return None
+    """Process a received deposit; return it in its final state (None if not claimable).
+
+    After ``max_attempts`` claims that never finished (a worker killed by the file, again
+    and again), the deposit is rejected instead of tried once more.
+    """
+    with unit_of_work(factory, immediate=True) as session:
+        current = session.get(Deposit, deposit_id)
+        exhausted = (max_attempts is not None and current is not None
+                     and not current.status.is_final and current.attempts >= max_attempts
+                     and (current.status != DepositStatus.EN_COURS
+                          or is_abandoned(current, utcnow())))
+        claimed = None if exhausted else claim(session, deposit_id, lease)
+    if exhausted:
+        return reject(factory, deposit_id, [FileProblem(
+            "traitement_interrompu",
+            f"Le traitement de ce fichier s'est interrompu {max_attempts} fois sans aboutir "
+            "(arrêt brutal du processus qui le lisait) : il est rejeté. Vérifiez le fichier "
+            "ou contactez l'assistance avec le numéro de traitement.")])
+    if claimed is None:
+        return None
+    created: list[int] = []
     try:
-        with unit_of_work(factory) as session:
+        with _Heartbeat(factory, deposit_id, lease), unit_of_work(factory, immediate=True) as session:
             deposit = session.get(Deposit, deposit_id)
             assert deposit is not None
-            result = ingest(session, deposit, source, vault, options, progress)
+            result = ingest(session, deposit, source, vault, options, progress, created)
             header, report = result.header, result.report
             deposit.emitter_bcr = header.emitter_bcr
             deposit.certifier_bcr = header.certifier_bcr
@@ -177,6 +231,11 @@ def process(
             deposit.warnings_count = report.counts["warnings"]
             deposit.error_code = None
             deposit.error_message = None
+            month = deposit.received_at.strftime("%Y-%m")
+            session.add_all(DepositStat(
+                deposit_id=deposit.id, emitter_bcr=header.emitter_bcr,
+                certifier_bcr=header.certifier_bcr, month=month, **row)
+                for row in result.stats)
             _finish(deposit, result.status, report, session)
         log.info(
             "deposit %s processed: %s (%s OK, %s KO)",
@@ -184,18 +243,32 @@ def process(
         )
         return deposit
     except FileRejected as exc:
+        discard_unused(factory, created)
         problems = positioned(
             exc.problems, source, max_bytes=options.max_bytes,
             schema_version=options.schema_version,
         )
         return reject(factory, deposit_id, problems)
+    except BaseException:
+        discard_unused(factory, created)
+        raise
+
+
+def release(factory: sessionmaker[Session], deposit_id: int) -> None:
+    """Give back this worker's claim after an unexpected failure: the deposit waits for
+    another attempt (bounded by ``max_attempts``)."""
+    with unit_of_work(factory, immediate=True) as session:
+        session.execute(sa.update(Deposit).where(
+            Deposit.id == deposit_id, Deposit.status == DepositStatus.EN_COURS,
+            Deposit.worker == worker_id(),
+        ).values(status=DepositStatus.RECU, lease_expires_at=None))
 
 
 def reject(
     factory: sessionmaker[Session], deposit_id: int, problems: list[FileProblem]
 ) -> Deposit:
     """Record a whole-file rejection with its report (nothing of the file is stored)."""
-    with unit_of_work(factory) as session:
+    with unit_of_work(factory, immediate=True) as session:
         deposit = session.get(Deposit, deposit_id)
         assert deposit is not None
         deposit.error_code = problems[0].code

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from ingestion.normalize import match_key
 from passport.csvimport import ImportFailed, parse_cell, read_rows, require, upsert
-from passport.db import analyze, membership, table_of, utcnow
+from passport.db import analyze, insert_missing, membership, table_of, unit_of_work, utcnow
 from passport.holders.models import Holder, IdentityRecord, NirAlias
 from passport.nir import InvalidNir, NirVault, validate
 
@@ -139,10 +139,18 @@ def holder_ids(
     session: Session,
     pseudonyms: Iterable[str],
     encrypted: Callable[[str], tuple[bytes, str]],
+    *,
+    created: list[int] | None = None,
 ) -> dict[str, int]:
     """Holder id per NIR pseudonym: holders, then former numbers, then new holders.
 
     ``encrypted(pseudonym)`` gives ``(nir_enc, key id)`` for a holder that must be created.
+    With ``created`` (a list the caller keeps), on PostgreSQL, missing holders are created
+    in their own, immediately committed transaction and their ids appended to ``created``:
+    a holder row is the directory's NIR anchor, not data of the file being loaded, and two
+    loads that bring the same new people would otherwise wait for each other's whole load
+    on the unique index, or deadlock. The caller removes them if its load fails
+    (`discard_unused`).
     """
     h, a = table_of(Holder), table_of(NirAlias)
     pending = sorted(set(pseudonyms))
@@ -162,7 +170,32 @@ def holder_ids(
             rows.append({"nir_hmac": k, "nir_enc": nir_enc, "nir_key_id": key_id, "created_at": now})
         # A plain executemany, then one read back: INSERT … RETURNING in parameter order
         # runs row by row on SQLite.
-        session.execute(sa.insert(h), rows)
+        if created is not None and session.get_bind().dialect.name == "postgresql":
+            with session.get_bind().engine.begin() as conn:
+                created.extend(conn.scalars(
+                    insert_missing(session, h, "nir_hmac").returning(
+                        h.c.id, sort_by_parameter_order=True), rows).all())
+        else:
+            session.execute(insert_missing(session, h, "nir_hmac"), rows)
         for condition in membership(session, h.c.nir_hmac, missing):
             ids.update(session.execute(sa.select(h.c.nir_hmac, h.c.id).where(condition)).all())
     return ids
+
+
+def discard_unused(factory: sessionmaker[Session], holder_ids: Iterable[int]) -> int:
+    """Delete holders a failed load created that nothing refers to (each in a savepoint:
+    one another load committed passages for meanwhile stays); return how many went."""
+    from passport.records.models import Passage
+
+    removed = 0
+    with unit_of_work(factory) as session:
+        for holder_id in holder_ids:
+            try:
+                with session.begin_nested():
+                    result = session.execute(sa.delete(Holder).where(
+                        Holder.id == holder_id,
+                        ~sa.exists().where(Passage.holder_id == holder_id)))
+                    removed += result.rowcount  # type: ignore[attr-defined]
+            except sa.exc.IntegrityError:  # referred to by something else: it stays
+                continue
+    return removed

@@ -30,6 +30,7 @@ KINDS = {
     "certification.hidden": "Certification masquée",
     "certification.shown": "Certification affichée",
     "report.filed": "Erreur signalée au certificateur",
+    "report.answered": "Réponse du certificateur à votre signalement",
     "export.downloaded": "Export de vos données",
     "session.ended": "Session fermée",
     "share.created": "Partage créé",

@@ -76,6 +76,9 @@ def make_app(engine: object) -> Iterator[Any]:
 
     yield build
     for app in apps:
+        queue = app.extensions.get("passport.jobs")
+        if queue is not None and hasattr(queue, "shutdown"):
+            queue.shutdown()  # its sweeper must not outlive the test
         app.extensions["passport.engine"].dispose()
 
 

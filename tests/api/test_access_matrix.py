@@ -202,6 +202,12 @@ CAPABILITY_ROUTES = {
 }
 #: Advisor routes: the object is a holder's data behind a consent reference.
 ADVISOR_CASES = {("/api/v1/advisor/holders/<string:reference>/passport", "GET")}
+#: Certifier routes: the object belongs to a certifier (deposits, reports on its passages).
+CERTIFIER_CASES = {
+    ("/api/v1/certifier/deposits/<int:deposit_id>", "GET"),
+    ("/api/v1/certifier/deposits/<int:deposit_id>/report", "GET"),
+    ("/api/v1/certifier/reports/<int:report_id>", "PATCH"),
+}
 
 
 def api_routes(app: Flask) -> list[tuple[str, str, Any]]:
@@ -236,12 +242,12 @@ def test_every_object_route_has_an_object_rule_and_a_matrix_case(app: Flask) -> 
             continue
         if not access.objects:
             missing_rule.append(f"{method} {rule}")
-        if (rule, method) not in OBJECT_CASES and (rule, method) not in ADVISOR_CASES:
+        if (rule, method) not in OBJECT_CASES | {c: None for c in ADVISOR_CASES | CERTIFIER_CASES}:
             missing_case.append(f"{method} {rule}")
     assert not missing_rule, f"object routes without objects=...: {missing_rule}"
     assert not missing_case, f"object routes without a BOLA case in this file: {missing_case}"
     known = {(r, m) for r, m, _ in api_routes(app)}
-    assert set(OBJECT_CASES) | set(CAPABILITY_ROUTES) | ADVISOR_CASES <= known, \
+    assert set(OBJECT_CASES) | set(CAPABILITY_ROUTES) | ADVISOR_CASES | CERTIFIER_CASES <= known, \
         "cases for routes that no longer exist"
 
 
@@ -398,3 +404,53 @@ def test_an_ended_consent_blocks_the_very_next_request(
 def test_unknown_reference_is_404(client: FlaskClient, advisors: Advisors) -> None:
     response = client.get(ADVISOR_PASSPORT.format("nope"), headers=bearer(advisors.named))
     assert response.status_code == 404 and response.json["code"] == "not_found"
+
+
+# -- certifiers: deposits and the reports on their passages ----------------------------------
+def _certifier_objects(app: Flask, committed: sessionmaker[Session], people: People
+                       ) -> dict[str, str]:
+    """A processed deposit filed by CERT0001, and a holder's report on one of its passages."""
+    import zlib
+
+    from passport.deposits.models import Deposit, DepositReport, DepositStatus
+    from passport.records.models import ErrorReport, Passage, ReportReason
+
+    values = a_certification(committed, people)
+    with unit_of_work(committed) as db:
+        deposit = Deposit(file_name="f.xml", sha256="2" * 64, size_bytes=1, source="api",
+                          submitted_by=CERTIFIER, certifier_bcr=CERTIFIER,
+                          status=DepositStatus.TRAITE)
+        db.add(deposit)
+        db.flush()
+        db.add(DepositReport(deposit_id=deposit.id, summary={
+            "version": 1, "file_name": "f.xml", "id_traitement": deposit.id,
+            "status": "TRAITE", "id_flux": "x", "errors": [], "counts": {}},
+            outcomes=zlib.compress(b"")))
+        passage = db.get(Passage, int(values["certification_id"]))
+        assert passage is not None
+        report = ErrorReport(holder_id=people.owner_holder, passage_id=passage.id,
+                             certifier_bcr=CERTIFIER, reason=ReportReason.WRONG_DATE)
+        db.add(report)
+        db.flush()
+        return {"deposit_id": str(deposit.id), "report_id": str(report.id)}
+
+
+@pytest.mark.parametrize("case_key", sorted(CERTIFIER_CASES), ids=lambda c: f"{c[1]} {c[0]}")
+def test_certifier_matrix(app: Flask, client: FlaskClient, committed: sessionmaker[Session],
+                          people: People, case_key: tuple[str, str]) -> None:
+    from passport.auth.clients import add_certifier_client
+
+    with unit_of_work(committed) as db:
+        add_certifier_client(db, "AUTR0001", "Another certifier")
+    with unit_of_work(committed) as db:
+        stranger = mint(app, db, None, client_id="AUTR0001")
+    rule, method = case_key
+    path = rule
+    for name, value in _certifier_objects(app, committed, people).items():
+        path = path.replace(f"<int:{name}>", value)
+    body = {"status": "traite"} if method == "PATCH" else None
+    expected = [(None, 401), (people.owner, 403), (stranger, 404), (people.certifier, 200)]
+    for token, status in expected:
+        headers = bearer(token) if token else {}
+        response = client.open(path, method=method, json=body, headers=headers)
+        assert response.status_code == status, (token == people.certifier, response.data[:300])

@@ -39,7 +39,8 @@ THIRD_PARTY_READS = [
     ("GET", "/api/v1/advisor/holders/<string:reference>/passport"),
 ]
 #: Third-party routes that read nothing of a holder.
-NOT_READS = {("POST", "/api/v1/advisor/consent-requests"): "turns a code into a request"}
+NOT_READS = {("POST", "/api/v1/advisor/consent-requests"): "turns a code into a request",
+             ("POST", "/api/v1/flux/validate"): "checks the caller's own file, stores nothing"}
 
 
 def third_party_routes(app: Flask) -> set[tuple[str, str]]:

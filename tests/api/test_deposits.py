@@ -1,0 +1,321 @@
+"""The certifier API with the embedded in-process job pool: filing (raw, multipart, gzip),
+acknowledgment, processing, reports in XML and JSON, limits, statistics, holders' error
+reports, and the public dry-run validator."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import io
+import time
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from lxml import etree
+from sqlalchemy.orm import Session, sessionmaker
+
+from passport.auth.clients import add_certifier_client
+from passport.db import unit_of_work
+from passport.deposits.models import Deposit
+from tests.api.fixtures import CERTIFIER
+from tests.flux import NIL, certification, document, passage, titulaire
+from tests.oauth import bearer, mint
+
+DEPOSITS = "/api/v1/certifier/deposits"
+XML = {"Content-Type": "application/xml"}
+
+
+@pytest.fixture
+def certifier(app: Flask, committed: sessionmaker[Session]) -> dict[str, str]:
+    """Tokens: CERT0001 (the certifier), its mandated depositor DEPO0001, a stranger."""
+    with unit_of_work(committed) as db:
+        add_certifier_client(db, "DEPO0001", "Mandated depositor")
+        add_certifier_client(db, "AUTR0001", "Another certifier")
+    with unit_of_work(committed) as db:
+        return {name: mint(app, db, None, client_id=bcr) for name, bcr in (
+            ("own", CERTIFIER), ("depositor", "DEPO0001"), ("stranger", "AUTR0001"))}
+
+
+def file(client: FlaskClient, token: str, data: bytes, name: str = "flux.xml",
+         **headers: str) -> Any:
+    return client.post(DEPOSITS, data=data, headers={**XML, **bearer(token),
+                                                     "X-File-Name": name, **headers})
+
+
+def wait_final(client: FlaskClient, token: str, deposit_id: int, timeout: float = 60
+               ) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        response = client.get(f"{DEPOSITS}/{deposit_id}", headers=bearer(token))
+        assert response.status_code == 200, response.get_data(as_text=True)
+        if response.json["status"] in ("TRAITE", "TRAITE_AVEC_ERREURS", "REJETE"):
+            return response.json  # type: ignore[no-any-return]
+        assert time.monotonic() < deadline, response.json
+        time.sleep(0.05)
+
+
+MIXED = document([
+    passage("OK-1"),
+    passage("NOBODY", identificationTitulaire=titulaire(nomNaissance="Inconnu")),
+    passage("RULE", presenceNiveauLangueEuro="true"),
+    passage("OK-1"),
+], id_flux="mixed-1")
+
+
+def test_file_then_report(client: FlaskClient, certifier: dict[str, str]) -> None:
+    response = file(client, certifier["own"], MIXED, "Flux Novembre.xml")
+    assert response.status_code == 202, response.get_data(as_text=True)
+    receipt = response.json
+    assert receipt["status"] == "RECU" and receipt["file_name"] == "Flux_Novembre.xml"
+    assert receipt["size_bytes"] == len(MIXED) and len(receipt["sha256"]) == 64
+    assert response.headers["Location"] == f"{DEPOSITS}/{receipt['id']}"
+    done = wait_final(client, certifier["own"], receipt["id"])
+    assert done["status"] == "TRAITE_AVEC_ERREURS"
+    assert (done["passages_total"], done["passages_ok"], done["passages_ko"]) == (4, 1, 3)
+    assert done["emitter_bcr"] == CERTIFIER and done["id_flux"] == "mixed-1"
+    assert done["report_url"] == f"{DEPOSITS}/{receipt['id']}/report"
+    xml = client.get(done["report_url"], headers={**bearer(certifier["own"]),
+                                                  "Accept": "application/xml"})
+    assert xml.status_code == 200 and xml.mimetype == "application/xml"
+    day = done["received_at"][:10].replace("-", "")
+    assert xml.headers["Content-Disposition"] == (
+        f'attachment; filename="Accuse_de_traitement_Flux_Novembre.xml_{day}.xml"')
+    root = etree.fromstring(xml.data)
+    assert root.tag == "rapport" and root.findtext("nomFichier") == "Flux_Novembre.xml"
+    as_json = client.get(done["report_url"], headers=bearer(certifier["own"])).json
+    assert as_json["status"] == "TRAITE_AVEC_ERREURS" and as_json["id_traitement"] == receipt["id"]
+    codes = {p["id_technique"]: [e["code"] for e in p["errors"]] for p in as_json["passages"]}
+    assert codes["NOBODY"] == ["nirisation_aucun"] and codes["RULE"] == ["regle_langue"]
+    assert codes["OK-1"] == ["doublon"]
+
+
+def test_the_same_bytes_again_are_the_same_deposit(client: FlaskClient,
+                                                   certifier: dict[str, str]) -> None:
+    first = file(client, certifier["own"], MIXED)
+    wait_final(client, certifier["own"], first.json["id"])
+    again = file(client, certifier["own"], MIXED, "renamed.xml")
+    assert again.status_code == 200 and again.json["id"] == first.json["id"]
+    listed = client.get(DEPOSITS, headers=bearer(certifier["own"])).json
+    assert listed["total"] == 1
+
+
+def test_multipart_and_gzip(client: FlaskClient, certifier: dict[str, str]) -> None:
+    data = document([passage("MP-1")], id_flux="multipart-1")
+    response = client.post(DEPOSITS, headers=bearer(certifier["own"]),
+                           data={"file": (io.BytesIO(data), "depot.xml")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 202, response.get_data(as_text=True)
+    assert response.json["file_name"] == "depot.xml"
+    assert wait_final(client, certifier["own"], response.json["id"])["status"] == "TRAITE"
+    zipped = document([passage("GZ-1")], id_flux="gzip-1")
+    response = file(client, certifier["own"], gzip.compress(zipped), "gz.xml",
+                    **{"Content-Encoding": "gzip"})
+    assert response.status_code == 202
+    assert response.json["size_bytes"] == len(zipped)  # the inflated file
+    assert wait_final(client, certifier["own"], response.json["id"])["status"] == "TRAITE"
+
+
+def test_limits_and_media_types(make_app: Any, auth_settings: Any, certifier: dict[str, str],
+                                committed: sessionmaker[Session]) -> None:
+    small = make_app(dataclasses.replace(auth_settings, max_upload_bytes=2000)).test_client()
+    token = certifier["own"]
+    big = document([passage(f"P-{n}") for n in range(10)])
+    assert len(big) > 2000
+    too_big = small.post(DEPOSITS, data=big, headers={**XML, **bearer(token)})
+    assert too_big.status_code == 413 and too_big.json["code"] == "payload_too_large"
+    bomb = gzip.compress(b"<a>" + b" " * 1_500_000 + b"</a>")
+    assert len(bomb) < 2000
+    inflated = small.post(DEPOSITS, data=bomb, headers={
+        **XML, **bearer(token), "Content-Encoding": "gzip"})
+    assert inflated.status_code == 413 and "inflated" in inflated.json["detail"]
+    not_gzip = small.post(DEPOSITS, data=b"<a/>", headers={
+        **XML, **bearer(token), "Content-Encoding": "gzip"})
+    assert not_gzip.status_code == 422
+    wrong = small.post(DEPOSITS, data=b"{}", headers={"Content-Type": "application/json",
+                                                      **bearer(token)})
+    assert wrong.status_code == 415 and wrong.json["code"] == "unsupported_media_type"
+    empty = small.post(DEPOSITS, data=b"", headers={**XML, **bearer(token)})
+    assert empty.status_code == 422
+    with unit_of_work(committed) as db:
+        assert db.scalar(sa.select(sa.func.count()).select_from(Deposit)) == 0
+
+
+def test_a_file_declaring_another_emitter_is_rejected(client: FlaskClient,
+                                                      certifier: dict[str, str]) -> None:
+    response = file(client, certifier["stranger"], document([passage("X")], id_flux="x-1"))
+    done = wait_final(client, certifier["stranger"], response.json["id"])
+    assert done["status"] == "REJETE" and done["error_code"] == "emetteur_different"
+    assert "AUTR0001" in done["error_message"]
+
+
+def test_a_schema_invalid_file_is_rejected_with_its_line(client: FlaskClient,
+                                                         certifier: dict[str, str]) -> None:
+    bad = document([passage("B", obtentionCertification="NOPE")], id_flux="bad-1")
+    response = file(client, certifier["own"], bad)
+    done = wait_final(client, certifier["own"], response.json["id"])
+    assert done["status"] == "REJETE" and done["error_code"] == "schema"
+    report = client.get(done["report_url"], headers=bearer(certifier["own"])).json
+    assert report["errors"][0]["line"] == 2 and report["errors"][0]["column"] > 1
+
+
+def test_report_before_processing_is_409(client: FlaskClient, certifier: dict[str, str],
+                                         committed: sessionmaker[Session]) -> None:
+    with unit_of_work(committed) as db:
+        deposit = Deposit(file_name="f.xml", sha256="1" * 64, size_bytes=1, source="api",
+                          submitted_by=CERTIFIER)
+        db.add(deposit)
+        db.flush()
+        deposit_id = deposit.id
+    response = client.get(f"{DEPOSITS}/{deposit_id}/report", headers=bearer(certifier["own"]))
+    assert response.status_code == 409 and response.json["code"] == "report_not_ready"
+
+
+def test_who_sees_which_deposit(client: FlaskClient, certifier: dict[str, str]) -> None:
+    mandated = document([passage("M-1")], id_flux="m-1", emitter="DEPO0001")
+    by_depositor = file(client, certifier["depositor"], mandated).json
+    own = file(client, certifier["own"], document([passage("O-1")], id_flux="o-1")).json
+    wait_final(client, certifier["depositor"], by_depositor["id"])
+    wait_final(client, certifier["own"], own["id"])
+    def ids(token: str) -> set[int]:
+        return {d["id"] for d in client.get(DEPOSITS, headers=bearer(token)).json["items"]}
+    assert ids(certifier["own"]) == {own["id"], by_depositor["id"]}  # filed for it, too
+    assert ids(certifier["depositor"]) == {by_depositor["id"]}
+    assert ids(certifier["stranger"]) == set()
+    hidden = client.get(f"{DEPOSITS}/{own['id']}", headers=bearer(certifier["depositor"]))
+    assert hidden.status_code == 404
+
+
+def test_listing_filters(client: FlaskClient, certifier: dict[str, str]) -> None:
+    ok = file(client, certifier["own"], document([passage("F-1")], id_flux="f-1")).json
+    bad = file(client, certifier["own"], b"<not-a-flux/>").json
+    wait_final(client, certifier["own"], ok["id"])
+    wait_final(client, certifier["own"], bad["id"])
+    rejected = client.get(DEPOSITS, headers=bearer(certifier["own"]),
+                          query_string={"status": "REJETE"}).json
+    assert [d["id"] for d in rejected["items"]] == [bad["id"]]
+    day = ok["received_at"][:10]
+    same_day = client.get(DEPOSITS, headers=bearer(certifier["own"]),
+                          query_string={"received_from": day, "received_to": day}).json
+    assert same_day["total"] == 2
+    before = client.get(DEPOSITS, headers=bearer(certifier["own"]),
+                        query_string={"received_to": "2020-01-01"}).json
+    assert before["total"] == 0
+    bad_query = client.get(DEPOSITS, headers=bearer(certifier["own"]),
+                           query_string={"status": "FINI"})
+    assert bad_query.status_code == 422
+
+
+def test_stats(client: FlaskClient, certifier: dict[str, str]) -> None:
+    wait_final(client, certifier["own"], file(client, certifier["own"], MIXED).json["id"])
+    other = document(certifications=[certification([passage("RS-1")], type_="RS",
+                                                   code="RS5875")], id_flux="rs-1")
+    wait_final(client, certifier["own"], file(client, certifier["own"], other).json["id"])
+    wait_final(client, certifier["own"], file(client, certifier["own"], b"<x/>").json["id"])
+    stats = client.get("/api/v1/certifier/stats", headers=bearer(certifier["own"])).json
+    rows = {r["certification_code"]: r for r in stats["passages"]}
+    rncp = rows["RNCP34762"]
+    assert (rncp["received"], rncp["ok"]) == (4, 1)
+    assert rncp["ko"] == {"nirisation": 1, "duplicate": 1, "rules": 1, "other": 0}
+    assert rncp["ko_by_code"] == {"nirisation_aucun": 1, "doublon": 1, "regle_langue": 1}
+    assert (rows["RS5875"]["received"], rows["RS5875"]["ok"]) == (1, 1)
+    [month] = stats["files"]
+    assert (month["deposits"], month["rejected"]) == (3, 1)
+    assert sum(month["rejected_by_code"].values()) == 1
+    assert client.get("/api/v1/certifier/stats", headers=bearer(certifier["stranger"])).json == {
+        "passages": [], "files": []}
+    filtered = client.get("/api/v1/certifier/stats", headers=bearer(certifier["own"]),
+                          query_string={"certification": "RS5875", "from": "2000-01"}).json
+    assert [r["certification_code"] for r in filtered["passages"]] == ["RS5875"]
+    bad = client.get("/api/v1/certifier/stats", headers=bearer(certifier["own"]),
+                     query_string={"from": "2026-13"})
+    assert bad.status_code == 422
+
+
+def test_holder_reports_reach_the_certifier(client: FlaskClient, certifier: dict[str, str],
+                                            app: Flask, committed: sessionmaker[Session]
+                                            ) -> None:
+    from passport.auth.models import Account, Role
+    from passport.holders.models import Holder
+
+    wait_final(client, certifier["own"], file(client, certifier["own"], MIXED).json["id"])
+    with unit_of_work(committed) as db:
+        holder_id = db.scalar(sa.select(Holder.id))
+        account = Account(public_id="acct-x", role=Role.HOLDER, issuer="t", subject="x",
+                          holder_id=holder_id)
+        db.add(account)
+        db.flush()
+        holder = mint(app, db, account)
+    item = client.get("/api/v1/me/passport", headers=bearer(holder)).json[
+        "certifications"]["items"][0]
+    filed = client.post(f"/api/v1/me/passport/certifications/{item['id']}/reports",
+                        json={"reason": "wrong_date", "comment": "Examen le 13 juin"},
+                        headers=bearer(holder))
+    assert filed.status_code == 201
+    listed = client.get("/api/v1/certifier/reports", headers=bearer(certifier["own"])).json
+    [report] = listed["items"]
+    assert report["reason"] == "wrong_date" and report["status"] == "ouvert"
+    assert report["passage"]["id_technique"] == "OK-1"
+    assert report["passage"]["holder_as_sent"]["nomNaissance"] == "Dupont"
+    assert "nir" not in str(report).lower()
+    assert client.get("/api/v1/certifier/reports",
+                      headers=bearer(certifier["stranger"])).json["total"] == 0
+    stranger = client.patch(f"/api/v1/certifier/reports/{report['id']}",
+                            json={"status": "traite"}, headers=bearer(certifier["stranger"]))
+    assert stranger.status_code == 404
+    answered = client.patch(f"/api/v1/certifier/reports/{report['id']}", json={
+        "status": "traite", "response": "Corrigé dans le flux du 30/11."},
+        headers=bearer(certifier["own"]))
+    assert answered.status_code == 200 and answered.json["status"] == "traite"
+    mine = client.get(f"/api/v1/me/passport/certifications/{item['id']}/reports",
+                      headers=bearer(holder)).json
+    assert mine[0]["status"] == "traite"
+    assert mine[0]["certifier_response"] == "Corrigé dans le flux du 30/11."
+    kinds = [e["kind"] for e in client.get("/api/v1/me/journal", headers=bearer(holder))
+             .json["items"]]
+    assert kinds[0] == "report.answered"
+
+
+# -- the public dry-run validator ---------------------------------------------------------
+VALIDATE = "/api/v1/flux/validate"
+
+
+def test_dry_run_gives_the_verdict_and_stores_nothing(client: FlaskClient,
+                                                      committed: sessionmaker[Session]) -> None:
+    response = client.post(VALIDATE, data=MIXED, headers=XML)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    verdict = response.json
+    assert verdict["schema_valid"] is True
+    assert (verdict["passages_total"], verdict["passages_ko"]) == (4, 1)  # the rule only
+    assert [p["id_technique"] for p in verdict["passages"]] == ["RULE"]
+    assert "nirisation" in verdict["not_checked"]
+    bad = client.post(VALIDATE, data=document([passage("B", dateFinValidite="demain")]),
+                      headers=XML).json
+    assert bad["schema_valid"] is False
+    [error] = bad["errors"]
+    assert error["code"] == "schema" and error["line"] == 2 and error["column"] > 1
+    broken = client.post(VALIDATE, data=MIXED[:-40], headers=XML).json
+    assert broken["schema_valid"] is False and broken["errors"][0]["code"] == "truncated"
+    with unit_of_work(committed) as db:
+        assert db.scalar(sa.select(sa.func.count()).select_from(Deposit)) == 0
+
+
+def test_dry_run_is_rate_limited(make_app: Any, auth_settings: Any) -> None:
+    limited = make_app(dataclasses.replace(auth_settings, validate_rate_per_minute=2)
+                       ).test_client()
+    answers = [limited.post(VALIDATE, data=MIXED, headers=XML).status_code for _ in range(3)]
+    assert answers == [200, 200, 429]
+
+
+def test_dry_run_size_limit(make_app: Any, auth_settings: Any) -> None:
+    small = make_app(dataclasses.replace(auth_settings, max_upload_bytes=500)).test_client()
+    response = small.post(VALIDATE, data=MIXED, headers=XML)
+    assert response.status_code == 413
+
+
+def test_nil_mention_is_fine(client: FlaskClient) -> None:
+    verdict = client.post(VALIDATE, data=document([passage("N", mentionValidee=NIL)]),
+                          headers=XML).json
+    assert verdict["schema_valid"] is True and verdict["passages_ko"] == 0
