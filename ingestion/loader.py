@@ -29,6 +29,7 @@ from ingestion.parser import (
     prescan,
 )
 from ingestion.pipeline import Batch, Item, Source, read_checked
+from ingestion.referential import ReferentialCheck
 from ingestion.report import Report, ReportBuilder
 from ingestion.rules import VALUE_COLUMNS, Problem
 from ingestion.stats import StatsBuilder
@@ -38,7 +39,7 @@ from passport.deposits.models import Deposit, DepositStatus, FluxReceipt
 from passport.holders.service import holder_ids
 from passport.nir import NirVault
 from passport.records.models import Passage, PassageKey
-from passport.referentials.models import Certification
+from passport.referentials.models import Certification, Sheet
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ class IngestOptions:
     max_bytes: int = 250 * 1024 * 1024
     #: Files at least this big are read in a child process (None: always in-process).
     subprocess_min_bytes: int | None = 1024 * 1024
+    #: Referential remarks (unknown code, certifier not on the sheet…) are KO, not warnings.
+    referential_strict: bool = False
 
 
 @dataclass
@@ -155,6 +158,7 @@ class _Run:
         self.nirisation = Nirisation(session, vault)
         self.report = ReportBuilder()
         self.stats = StatsBuilder()
+        self.referential: ReferentialCheck | None = None
         self.header: FluxHeader | None = None
         self._certifications: dict[tuple[str, str], int] = {}
         self._passages = BulkWriter(session, Passage.__tablename__, PASSAGE_COLUMNS)
@@ -183,8 +187,17 @@ class _Run:
         emitter = header.emitter_bcr
         outcome: list[list[Problem]] = [list(c.errors) for _, c in batch]
 
+        # What the referentials say, when loaded: warnings, or errors in strict mode.
+        if self.referential is None:
+            self.referential = ReferentialCheck(self.session, header.certifier_bcr)
+        remarks = [self.referential.problems(cert.type, cert.code, c.row) for cert, c in batch]
+        if self.options.referential_strict:
+            for i, extra in enumerate(remarks):
+                outcome[i].extend(extra)
+            remarks = [[] for _ in batch]
+
         # Duplicates: already stored for this emitter, or twice in this batch.
-        candidates = [i for i, (_, c) in enumerate(batch) if not c.errors]
+        candidates = [i for i, (_, c) in enumerate(batch) if not outcome[i]]
         stored = self._stored_keys(emitter, [batch[i][1].id_technique for i in candidates])
         seen: set[str] = set()
         for i in candidates:
@@ -216,7 +229,7 @@ class _Run:
         self._passages.write(rows)
         self._keys.write(keys)
         for i, (cert, checked) in enumerate(batch):
-            self.report.add(checked.id_technique, outcome[i], checked.warnings)
+            self.report.add(checked.id_technique, outcome[i], [*checked.warnings, *remarks[i]])
             self.stats.add(cert.type, cert.code, outcome[i])
 
     def _stored_keys(self, emitter: str, ids: Sequence[str]) -> set[str]:
@@ -249,8 +262,12 @@ class _Run:
         if found is None:
             # A referential row, not data of the file: on PostgreSQL committed at once, so
             # that two loads bringing the same new codes never wait for each other.
+            sheet = self.session.execute(sa.select(Sheet.title, Sheet.eqf_level).where(
+                Sheet.numero == key[1], Sheet.repertoire == key[0])).first()
             insert = insert_missing(self.session, t, "type", "code").values(
-                type=key[0], code=key[1], created_at=utcnow())
+                type=key[0], code=key[1], created_at=utcnow(),
+                title=sheet.title if sheet else None,
+                level=str(sheet.eqf_level) if sheet and sheet.eqf_level else None)
             if self.session.get_bind().dialect.name == "postgresql":
                 with self.session.get_bind().engine.begin() as conn:
                     conn.execute(insert)

@@ -100,6 +100,7 @@ def _register_api(app: Flask) -> None:
     from passport.health.api import blp as health
     from passport.journal.api import blp as journal
     from passport.records.api import blp as passport
+    from passport.referentials.api import blp as skills
     from passport.sharing.api import blp as shares
     from passport.sharing.pages import bp as share_pages
 
@@ -111,6 +112,7 @@ def _register_api(app: Flask) -> None:
     api.register_blueprint(me)
     api.register_blueprint(passport)
     api.register_blueprint(journal)
+    api.register_blueprint(skills)
     api.register_blueprint(shares)
     api.register_blueprint(consents)
     api.register_blueprint(certifier)

@@ -458,6 +458,78 @@ def clients_list(cli: CliContext) -> None:
     out.print(table)
 
 
+# -- referentials -----------------------------------------------------------------------
+@main.group()
+def referentials() -> None:
+    """France compétences RNCP/RS sheets and France Travail ROME 4.0."""
+
+
+@referentials.command("import")
+@click.argument("kind", type=click.Choice(["rncp", "rs", "csv", "rome"]))
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--export-date", type=click.DateTime(["%Y-%m-%d"]),
+              help="The export's date when its file name does not say it.")
+@pass_cli
+def referentials_import(cli: CliContext, kind: str, path: Path,
+                        export_date: Any | None) -> None:
+    """Import a referential: KIND rncp or rs with the V4.1 XML export (zipped or not), csv
+    with the export-fiches-csv zip, rome with the directory of unix_*_vNNN_utf8.csv files.
+
+    Idempotent; one transaction (a failed import changes nothing)."""
+    from passport.referentials.sheets import ReferentialError
+
+    started = time.perf_counter()
+    try:
+        with cli.transaction() as session:
+            if kind == "rome":
+                from passport.referentials.rome import import_rome
+
+                rome = import_rome(session, path)
+                counts, version = rome.counts, rome.version
+                for name in rome.recoded:
+                    err.print(f"{name}: not UTF-8 despite its name, read as Windows-1252",
+                              soft_wrap=True)
+            else:
+                from passport.deposits.service import file_digest
+
+                sha256, _size = file_digest(path)
+                date = export_date.date() if export_date else None
+                if kind == "csv":
+                    from passport.referentials.csvzip import import_csv_zip
+
+                    result = import_csv_zip(session, path, export_date=date, sha256=sha256)
+                else:
+                    from passport.referentials.sheets import import_sheets
+
+                    with _progress(DownloadColumn()) as progress:
+                        task = progress.add_task(path.name, total=None)
+                        result = import_sheets(
+                            session, path, kind, export_date=date, sha256=sha256,
+                            progress=lambda done: progress.update(task, completed=done))
+                counts, version = result.counts(), result.version
+    except ReferentialError as exc:
+        raise click.ClickException(f"{path}: {exc} (nothing imported)") from None
+    summary = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
+    err.print(f"{kind} {version} imported from {path.name} in "
+              f"{time.perf_counter() - started:.1f} s: {summary}", soft_wrap=True)
+
+
+@referentials.command("status")
+@pass_cli
+def referentials_status(cli: CliContext) -> None:
+    """Which referentials are loaded: version, export date, when."""
+    from passport.referentials.service import loaded
+
+    table = Table()
+    for column in ("referential", "version", "export date", "imported at", "source"):
+        table.add_column(column)
+    with cli.transaction() as session:
+        for kind, info in loaded(session).items():
+            table.add_row(kind, info["version"], str(info["export_date"] or "—"),
+                          f"{info['imported_at']:%Y-%m-%d %H:%M}", info["source"])
+    out.print(table)
+
+
 # -- workers ----------------------------------------------------------------------------
 @main.command()
 @click.option("--concurrency", type=click.IntRange(1, 64),
@@ -686,6 +758,23 @@ def demo_generate(holders: int, passages: int, per_file: int, seed: int, compact
               f"in {time.perf_counter() - started:.1f} s")
 
 
+def _load_demo_referentials(cli: CliContext) -> None:
+    """The sample RNCP/RS sheets and ROME 4.0 subset shipped with the demo."""
+    from passport.referentials.csvzip import import_csv_zip
+    from passport.referentials.rome import import_rome
+    from passport.referentials.sheets import import_sheets
+
+    samples = Path(__file__).parent / "demo" / "referentials"
+    with cli.transaction() as session:
+        for kind, pattern in (("rncp", "*RNCP_fixture*.xml"), ("rs", "*RS_fixture*.xml")):
+            for path in sorted(samples.glob(pattern)):
+                import_sheets(session, path, kind)
+        for path in sorted(samples.glob("*export-fiches-csv-*.zip")):
+            import_csv_zip(session, path)
+        rome = import_rome(session, samples)
+    err.print(f"sample referentials loaded (RNCP/RS sheets, ROME {rome.version} subset)")
+
+
 @demo.command("load")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @pass_cli
@@ -707,6 +796,7 @@ def demo_load(cli: CliContext, directory: Path) -> None:
             add_certifier(session, c["bcr"], [c["contract"]], c["name"], c["siret"])
         for m in manifest["mandates"]:
             add_mandate(session, m["depositor"], m["certifier"])
+    _load_demo_referentials(cli)
     _run_import(cli, directory / "identities.csv", "identities", import_identities)
     _run_import(cli, directory / "training_files.csv", "training files", import_training_files)
     with cli.transaction() as session:

@@ -192,6 +192,8 @@ class Settings:
     recover_every_seconds: int = 60
     #: Dry-run validations allowed per client address and minute.
     validate_rate_per_minute: int = 10
+    #: Ingestion: what the referentials object to (unknown code…) is KO, not a warning.
+    referential_strict: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -252,6 +254,7 @@ class Settings:
             job_max_attempts=_int(environ, "PASSPORT_JOB_MAX_ATTEMPTS", 3),
             recover_every_seconds=_int(environ, "PASSPORT_RECOVER_EVERY_SECONDS", 60),
             validate_rate_per_minute=_int(environ, "PASSPORT_VALIDATE_RATE_PER_MINUTE", 10),
+            referential_strict=_bool(environ, "PASSPORT_REFERENTIAL_STRICT", False),
             instance_dir=instance_dir,
             database_url=database_url,
             nir_hmac_key=nir_hmac_key,
@@ -279,6 +282,7 @@ class Settings:
             batch_size=self.ingest_batch_size,
             max_bytes=self.max_upload_bytes,
             subprocess_min_bytes=None if threshold < 0 else threshold,
+            referential_strict=self.referential_strict,
         )
 
     @property

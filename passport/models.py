@@ -21,7 +21,18 @@ from passport.deposits.models import (
 from passport.holders.models import Holder, IdentityRecord, NirAlias
 from passport.journal.models import JournalEntry, JournalPurgePermit
 from passport.records.models import Declaration, ErrorReport, Passage, PassageKey
-from passport.referentials.models import Certification
+from passport.referentials.models import (
+    Certification,
+    ReferentialImport,
+    RomeDomain,
+    RomeItem,
+    RomeJob,
+    RomeLink,
+    RomeTreeLabel,
+    Sheet,
+    SheetBlock,
+    SheetCertifier,
+)
 from passport.sharing.models import RateBucket, Share, ShareItem, VerificationCode
 from passport.training.models import TrainingFile, TrainingStatus
 
@@ -53,10 +64,19 @@ __all__ = [
     "Passage",
     "PassageKey",
     "RateBucket",
+    "ReferentialImport",
     "RefreshToken",
     "RevokedAccessToken",
+    "RomeDomain",
+    "RomeItem",
+    "RomeJob",
+    "RomeLink",
+    "RomeTreeLabel",
     "Share",
     "ShareItem",
+    "Sheet",
+    "SheetBlock",
+    "SheetCertifier",
     "TrainingFile",
     "TrainingStatus",
     "VerificationCode",

@@ -27,6 +27,7 @@ from passport.journal.models import JournalEntry
 from passport.nir import NirVault
 from passport.records import schemas, service
 from passport.records.models import Declaration, ErrorReport, Passage
+from passport.referentials import service as referentials
 from passport.sharing import service as sharing
 from passport.sharing.models import Share
 from passport.sharing.schemas import ShareSchema
@@ -118,7 +119,8 @@ def export(db: Session, actor: Actor, vault: NirVault) -> dict[str, Any]:
         "generated_at": utcnow(),
         "holder": {"nir": vault.decrypt(holder.nir_key_id, holder.nir_enc), "identity": identity,
                    "logins": logins, "passport_created_at": holder.created_at},
-        "certifications": [service.certification_item(*row) for row in rows],
+        "certifications": referentials.enrich(db, [service.certification_item(*row)
+                                                   for row in rows]),
         "declarations": [service.declaration_item(d) for d in db.scalars(
             sa.select(Declaration).where(Declaration.holder_id == holder_id)
             .order_by(Declaration.id))],

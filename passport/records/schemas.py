@@ -8,6 +8,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from passport.records.models import DeclarationKind, ReportReason, ReportStatus
+from passport.referentials.schemas import ReferentialSchema
 
 KINDS = [k.value for k in DeclarationKind]
 
@@ -94,6 +95,8 @@ class CertificationSchema(Schema):
     digital = fields.Nested(DigitalSchema, allow_none=True)
     access = fields.Nested(AccessRouteSchema, required=True)
     proof_url = fields.String(allow_none=True)
+    referential = fields.Nested(ReferentialSchema, allow_none=True, metadata={
+        "description": "The France compétences sheet (null: a code it does not know)"})
     verbatim = fields.String(allow_none=True)
     hidden = fields.Boolean(required=True)
     withdrawn_at = fields.DateTime(allow_none=True)

@@ -28,6 +28,7 @@ from passport.records.models import (
     Passage,
     ReportReason,
 )
+from passport.referentials import service as referentials
 from passport.referentials.models import Certification
 
 MAX_PAGE_SIZE = 200
@@ -100,6 +101,7 @@ def certification_item(passage: Passage, certification: Certification,
                    "initiative": passage.initiative_inscription,
                    "registered_on": passage.date_inscription},
         "proof_url": passage.url_preuve,
+        "referential": None,
         "verbatim": passage.verbatim,
         "hidden": passage.hidden,
         "withdrawn_at": passage.withdrawn_at,
@@ -149,7 +151,8 @@ def certifications(db: Session, holder_id: int, *, page: int = 1, page_size: int
         query.order_by(Passage.date_debut_validite.desc(), Passage.id.desc())
         .limit(page_size).offset((page - 1) * page_size)
     ).all()
-    return Page([certification_item(*row) for row in rows], page, page_size, total)
+    return Page(referentials.enrich(db, [certification_item(*row) for row in rows]), page,
+                page_size, total)
 
 
 def declarations(db: Session, holder_id: int, *, page: int = 1, page_size: int = 50,
@@ -195,7 +198,8 @@ def _own_passage(db: Session, actor: Actor, passage_id: int, *,
 
 def certification(db: Session, actor: Actor, passage_id: int) -> dict[str, Any]:
     """One attested item of the caller's passport (withdrawn ones included)."""
-    return certification_item(*_own_passage(db, actor, passage_id, live=False))
+    return referentials.enrich(
+        db, [certification_item(*_own_passage(db, actor, passage_id, live=False))])[0]
 
 
 def set_hidden(db: Session, actor: Actor, passage_id: int, hidden: bool) -> dict[str, Any]:
@@ -208,7 +212,7 @@ def set_hidden(db: Session, actor: Actor, passage_id: int, hidden: bool) -> dict
         journal.append(db, passage.holder_id,
                        "certification.hidden" if hidden else "certification.shown",
                        actor_label="Vous", details={"certification_id": passage.id})
-    return certification_item(*row)
+    return referentials.enrich(db, [certification_item(*row)])[0]
 
 
 def file_report(db: Session, actor: Actor, passage_id: int, reason: str,

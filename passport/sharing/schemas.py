@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from passport.records import schemas as records
+from passport.referentials.schemas import ReferentialSchema
 from passport.sharing.service import DEFAULT_DAYS, MASKABLE, MAX_DAYS
 
 ITEM_KINDS = sorted(MASKABLE)
@@ -130,6 +131,7 @@ class SharedItemSchema(Schema):
     language_level = fields.String(allow_none=True)
     digital = fields.Nested(records.DigitalSchema, allow_none=True)
     proof_url = fields.String(allow_none=True)
+    referential = fields.Nested(ReferentialSchema, allow_none=True)
     verification = fields.Nested(VerificationSchema)
     # declared items
     declared_by = fields.String(metadata={"enum": ["holder"]})

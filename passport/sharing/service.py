@@ -27,6 +27,7 @@ from passport.journal import service as journal
 from passport.nir import NirVault
 from passport.records import service as records
 from passport.records.models import Declaration, Passage
+from passport.referentials import service as referentials
 from passport.sharing import verification
 from passport.sharing.models import Share, ShareItem, VerificationCode
 
@@ -309,7 +310,7 @@ def attested_for_recipient(db: Session, ctx: ShareContext, row: tuple[Any, ...],
                            masked: list[str]) -> dict[str, Any]:
     """An attested item as a recipient (of a share or a CV) sees it."""
     passage: Passage = row[0]
-    item = records.certification_item(*row)
+    item = referentials.enrich(db, [records.certification_item(*row)])[0]
     code = verification.code_for(db, passage.id, passage.holder_id)
     facts = _recipient_facts(item)
     shown = {k: v for k, v in item.items()
