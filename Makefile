@@ -11,7 +11,7 @@ PORT ?= 5000
 DEMO := instance/demo
 export PASSPORT_ENV ?= development
 
-.PHONY: install run test test-sqlite test-postgres lint bench load clean
+.PHONY: install run test test-sqlite test-postgres lint bench bench-analytics load clean
 
 install: $(VENV)/.installed
 
@@ -40,6 +40,9 @@ run: install
 	@echo "    A token without a browser:"
 	@echo "      TOKEN=\$$($(PASSPORT) dev token --holder-nir \$$(sed -n 2p $(DEMO)/identities.csv | cut -d, -f1))"
 	@echo "      curl -H \"Authorization: Bearer \$$TOKEN\" http://$(HOST):$(PORT)/api/v1/me"
+	@echo "    Success rates, as an analyst (small demo: most cells are hidden by disclosure control):"
+	@echo "      TOKEN=\$$($(PASSPORT) dev token --analyst $(PASSPORT_ANALYSTS))"
+	@echo "      curl -H \"Authorization: Bearer \$$TOKEN\" 'http://$(HOST):$(PORT)/api/v1/analytics/success-rates?group_by=year'"
 	@echo "  Demo data: $(DEMO) (reports in $(DEMO)/reports); try:"
 	@echo "    $(PASSPORT) flux validate $(DEMO)/flux-0001.xml"
 	@echo "    $(PASSPORT) certifiers list"
@@ -67,6 +70,10 @@ test-postgres: install
 bench: install
 	@scripts/ensure-packages.sh '/usr/lib/postgresql/*/bin/initdb:postgresql'
 	scripts/with-postgres.sh $(PY) -m benchmarks.ingest
+
+bench-analytics: install
+	@scripts/ensure-packages.sh '/usr/lib/postgresql/*/bin/initdb:postgresql'
+	scripts/with-postgres.sh $(PY) -m benchmarks.analytics
 
 load: install
 	@scripts/ensure-packages.sh '/usr/lib/postgresql/*/bin/initdb:postgresql' redis-server:redis-server

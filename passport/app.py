@@ -94,6 +94,7 @@ def openapi_document(app: Flask) -> str:
 
 
 def _register_api(app: Flask) -> None:
+    from passport.analytics.api import blp as analytics
     from passport.auth.api import blp as me
     from passport.consents.api import blp as consents
     from passport.deposits.api import blp as certifier
@@ -116,5 +117,6 @@ def _register_api(app: Flask) -> None:
     api.register_blueprint(shares)
     api.register_blueprint(consents)
     api.register_blueprint(certifier)
+    api.register_blueprint(analytics)
     app.register_blueprint(share_pages)
     app.extensions["passport.api"] = api

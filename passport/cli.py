@@ -507,11 +507,33 @@ def referentials_import(cli: CliContext, kind: str, path: Path,
                             session, path, kind, export_date=date, sha256=sha256,
                             progress=lambda done: progress.update(task, completed=done))
                 counts, version = result.counts(), result.version
+            from passport.analytics.refresh import after_referential_import
+
+            if after_referential_import(session) is not None:
+                err.print("certification lineages changed: analytics rebuilt")
     except ReferentialError as exc:
         raise click.ClickException(f"{path}: {exc} (nothing imported)") from None
     summary = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
     err.print(f"{kind} {version} imported from {path.name} in "
               f"{time.perf_counter() - started:.1f} s: {summary}", soft_wrap=True)
+
+
+@main.group()
+def analytics() -> None:
+    """Success-rate aggregates."""
+
+
+@analytics.command("refresh")
+@pass_cli
+def analytics_refresh(cli: CliContext) -> None:
+    """Rebuild every aggregate from the training files and passages (the deposits and
+    imports keep them up to date; run this after a restore, or nightly as a safety net)."""
+    from passport.analytics.refresh import full_refresh
+
+    with cli.transaction() as session:
+        result = full_refresh(session)
+    err.print(f"analytics: {result.files:,} training files → {result.cells:,} cells in "
+              f"{result.seconds:.1f} s")
 
 
 @referentials.command("status")

@@ -194,6 +194,9 @@ class Settings:
     validate_rate_per_minute: int = 10
     #: Ingestion: what the referentials object to (unknown code…) is KO, not a warning.
     referential_strict: bool = False
+    # -- analytics -------------------------------------------------------------------
+    #: Statistical disclosure control: cells under this many people are suppressed.
+    analytics_min_cell: int = 20
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -255,6 +258,7 @@ class Settings:
             recover_every_seconds=_int(environ, "PASSPORT_RECOVER_EVERY_SECONDS", 60),
             validate_rate_per_minute=_int(environ, "PASSPORT_VALIDATE_RATE_PER_MINUTE", 10),
             referential_strict=_bool(environ, "PASSPORT_REFERENTIAL_STRICT", False),
+            analytics_min_cell=_int(environ, "PASSPORT_ANALYTICS_MIN_CELL", 20),
             instance_dir=instance_dir,
             database_url=database_url,
             nir_hmac_key=nir_hmac_key,
@@ -304,6 +308,11 @@ class Settings:
                 raise ConfigurationError(f"PASSPORT_{name.upper()} must be positive")
         if self.verify_rate_per_minute <= 0:
             raise ConfigurationError("PASSPORT_VERIFY_RATE_PER_MINUTE must be positive")
+        if self.analytics_min_cell < 1:
+            raise ConfigurationError("PASSPORT_ANALYTICS_MIN_CELL must be at least 1")
+        if self.is_production and self.analytics_min_cell < 11:
+            raise ConfigurationError("PASSPORT_ANALYTICS_MIN_CELL must be at least 11 in "
+                                     "production (disclosure control)")
         if not 1 <= self.journal_retention_months <= 120:
             raise ConfigurationError("PASSPORT_JOURNAL_RETENTION_MONTHS must be 1 to 120")
         if self.nir_encryption_key_id not in self.nir_encryption_keys:

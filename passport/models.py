@@ -1,5 +1,6 @@
 """Import every model so that ``Base.metadata`` is complete (Alembic, tests)."""
 
+from passport.analytics.models import AnalyticsQuery, AnalyticsState, FileOutcome, LineageKey
 from passport.auth.models import (
     Account,
     AuthorizationCode,
@@ -38,6 +39,8 @@ from passport.training.models import TrainingFile, TrainingStatus
 
 __all__ = [
     "Account",
+    "AnalyticsQuery",
+    "AnalyticsState",
     "AuthorizationCode",
     "AuthorizationRequest",
     "Base",
@@ -53,11 +56,13 @@ __all__ = [
     "DepositStat",
     "DepositStatus",
     "ErrorReport",
+    "FileOutcome",
     "FluxReceipt",
     "Holder",
     "IdentityRecord",
     "JournalEntry",
     "JournalPurgePermit",
+    "LineageKey",
     "Mandate",
     "NirAlias",
     "OAuthClient",

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 from sqlalchemy.orm import Session, sessionmaker
 
 from passport.config import Settings
@@ -147,3 +148,15 @@ def committed(engine: sa.Engine) -> Iterator[sessionmaker[Session]]:
         yield make_session_factory(engine)
     finally:
         _empty_all_tables(engine)
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, database_url: str,
+        committed: sessionmaker[Session], tmp_path: Path) -> CliRunner:
+    """The console script on the test database (tables emptied afterwards), run from
+    ``tmp_path``."""
+    monkeypatch.setenv("PASSPORT_DATABASE_URL", database_url)
+    monkeypatch.setenv("PASSPORT_ENV", "test")
+    monkeypatch.setenv("PASSPORT_INSTANCE_DIR", str(tmp_path / "instance"))
+    monkeypatch.chdir(tmp_path)
+    return CliRunner()

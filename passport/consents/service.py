@@ -297,7 +297,7 @@ def redeem(db: Session, advisor: Actor, data: dict[str, Any]) -> dict[str, Any]:
     request.duration_days = data["duration_days"]
     request.updated_at = now
     journal.append(db, request.holder_id, "consent.requested", actor_type="advisor",
-                   actor_label=_advisor_label(advisor),
+                   actor_label=advisor_label(advisor),
                    details={"request_id": request.id, "sections": request.sections})
     return {"id": request.id, "status": request.status, "sections": request.sections,
             "purpose": request.purpose, "duration_days": request.duration_days}
@@ -339,7 +339,7 @@ def decide(db: Session, actor: Actor, request_id: int, approve: bool) -> dict[st
 
 
 # -- the advisor side -----------------------------------------------------------------------
-def _advisor_label(advisor: Actor) -> str:
+def advisor_label(advisor: Actor) -> str:
     account = advisor.account
     assert account is not None
     name = account.display_name or account.email or "Conseiller"
@@ -355,7 +355,8 @@ def _covering(advisor: Actor, now: dt.datetime) -> Any:
         Consent.revoked_at.is_(None), Consent.starts_at <= now, Consent.expires_at > now)
 
 
-def _holder_name(db: Session, holder_id: int) -> str | None:
+def holder_name(db: Session, holder_id: int) -> str | None:
+    """The holder's first name and name, from the identity directory."""
     record = db.scalar(sa.select(IdentityRecord).join(
         Holder, Holder.nir_hmac == IdentityRecord.nir_hmac).where(Holder.id == holder_id))
     if record is None:
@@ -370,7 +371,7 @@ def advisor_holders(db: Session, advisor: Actor) -> list[dict[str, Any]]:
                           .order_by(Consent.expires_at)).all()
     # Seeing the holder's name in the list is a read too: journaled, once an hour at most
     # per consent and advisor, so that an advisor's screen refreshing does not flood it.
-    label = _advisor_label(advisor)
+    label = advisor_label(advisor)
     recent = set(db.scalars(sa.select(JournalEntry.consent_id).where(
         JournalEntry.consent_id.in_([c.id for c in consents]),
         JournalEntry.kind == "advisor.listed", JournalEntry.actor_label == label,
@@ -379,7 +380,7 @@ def advisor_holders(db: Session, advisor: Actor) -> list[dict[str, Any]]:
         if consent.id not in recent:
             journal.append(db, consent.holder_id, "advisor.listed", actor_type="advisor",
                            actor_label=label, consent_id=consent.id)
-    return [{"reference": c.reference, "name": _holder_name(db, c.holder_id),
+    return [{"reference": c.reference, "name": holder_name(db, c.holder_id),
              "sections": c.sections, "purpose": c.purpose, "purpose_text": c.purpose_text,
              "expires_at": c.expires_at} for c in consents]
 
@@ -399,7 +400,7 @@ def advisor_passport(db: Session, advisor: Actor, reference: str, *, page: int =
     """The consented sections of a holder's passport (hidden and withdrawn items left out);
     the read is journaled with the consent."""
     consent = covering_consent(db, advisor, reference)
-    data: dict[str, Any] = {"reference": reference, "name": _holder_name(db, consent.holder_id),
+    data: dict[str, Any] = {"reference": reference, "name": holder_name(db, consent.holder_id),
                             "sections": consent.sections, "certifications": None,
                             "declarations": None, "consent_expires_at": consent.expires_at}
     if "certifications" in consent.sections:
@@ -409,7 +410,7 @@ def advisor_passport(db: Session, advisor: Actor, reference: str, *, page: int =
         data["declarations"] = records.declarations(
             db, consent.holder_id, page=page, page_size=page_size, include_hidden=False)
     journal.append(db, consent.holder_id, "advisor.read", actor_type="advisor",
-                   actor_label=_advisor_label(advisor), consent_id=consent.id,
+                   actor_label=advisor_label(advisor), consent_id=consent.id,
                    details={"sections": [s for s in consent.sections if s != "cv"],
                             "page": page})
     return data

@@ -241,6 +241,9 @@ def process(
             "deposit %s processed: %s (%s OK, %s KO)",
             deposit_id, result.status.value, deposit.passages_ok, deposit.passages_ko,
         )
+        from passport.analytics.refresh import after_deposit
+
+        after_deposit(factory, deposit_id)
         return deposit
     except FileRejected as exc:
         discard_unused(factory, created)

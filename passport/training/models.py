@@ -36,6 +36,8 @@ class TrainingFile(Base):
     date_entree: Mapped[dt.date | None]
     date_sortie: Mapped[dt.date | None]
     statut: Mapped[TrainingStatus] = mapped_column(enum_column(TrainingStatus))
+    #: The access route (the flux's ``modaliteAcces`` values), when the file says it.
+    modalite_acces: Mapped[str | None] = mapped_column(sa.String(60))
     imported_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

@@ -20,6 +20,13 @@ TRAINING_COLUMNS = (
     "id_dossier", "nir", "nom", "prenom", "certification_type", "certification_code",
     "siret_organisme", "date_entree", "date_sortie", "statut",
 )
+#: Optional column: the access route, one of the flux's ``modaliteAcces`` values.
+ACCESS_ROUTES = (
+    "FORMATION_INITIALE_HORS_APPRENTISSAGE", "FORMATION_INITIALE_APPRENTISSAGE",
+    "FORMATION_CONTINUE_HORS_CONTRAT_DE_PROFESSIONNALISATION",
+    "FORMATION_CONTINUE_CONTRAT_DE_PROFESSIONNALISATION", "VAE",
+    "EQUIVALENCE_DIPLOME_ETRANGER", "CANDIDAT_LIBRE",
+)
 _SIRET = re.compile(r"[0-9]{14}")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 BATCH = 1000
@@ -53,6 +60,10 @@ def _row(row: dict[str, str | None], line: int) -> tuple[str, dict[str, Any]]:
     sortie = parse_cell(row, "date_sortie", line, _date)
     if entree and sortie and sortie < entree:
         raise ImportFailed(line, f"date_sortie ({sortie}) is before date_entree ({entree})")
+    route = row.get("modalite_acces")
+    if route is not None and route not in ACCESS_ROUTES:
+        raise ImportFailed(line, f"modalite_acces must be one of {', '.join(ACCESS_ROUTES)}, "
+                                 f"got {route!r}")
     now = utcnow()
     return nir, {
         "id_dossier": id_dossier,
@@ -64,6 +75,7 @@ def _row(row: dict[str, str | None], line: int) -> tuple[str, dict[str, Any]]:
         "date_entree": entree,
         "date_sortie": sortie,
         "statut": status,
+        "modalite_acces": route,
         "imported_at": now,
         "updated_at": now,
     }
@@ -85,7 +97,7 @@ def import_training_files(
         upsert(session, table, rows, ["id_dossier"])
         pending.clear()
 
-    for line, row in read_rows(path, TRAINING_COLUMNS):
+    for line, row in read_rows(path, TRAINING_COLUMNS, ("modalite_acces",)):
         nir, values = _row(row, line)
         first = seen.setdefault(values["id_dossier"], line)
         if first != line:
@@ -101,4 +113,7 @@ def import_training_files(
     if progress:
         progress(count)
     analyze(session, "training_files", "holders")
+    from passport.analytics.refresh import after_training_import
+
+    after_training_import(session, list(seen))
     return count

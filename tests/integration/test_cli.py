@@ -21,16 +21,6 @@ from tests.helpers import count, write_csv
 Factory = sessionmaker[Session]
 
 
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, database_url: str, committed: Factory,
-        tmp_path: Path) -> CliRunner:
-    monkeypatch.setenv("PASSPORT_DATABASE_URL", database_url)
-    monkeypatch.setenv("PASSPORT_ENV", "test")
-    monkeypatch.setenv("PASSPORT_INSTANCE_DIR", str(tmp_path / "instance"))
-    monkeypatch.chdir(tmp_path)
-    return CliRunner()
-
-
 def run(runner: CliRunner, *args: str) -> Result:
     return runner.invoke(main, list(args), catch_exceptions=False)
 

@@ -307,15 +307,6 @@ def test_without_referentials_nothing_is_checked(committed: Factory, settings: S
 
 
 # -- the command line ------------------------------------------------------------------------
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, database_url: str, committed: Factory,
-        tmp_path: Path) -> CliRunner:
-    monkeypatch.setenv("PASSPORT_DATABASE_URL", database_url)
-    monkeypatch.setenv("PASSPORT_ENV", "test")
-    monkeypatch.setenv("PASSPORT_INSTANCE_DIR", str(tmp_path / "instance"))
-    return CliRunner()
-
-
 def test_cli_imports_and_status(cli: CliRunner, tmp_path: Path) -> None:
     for args in (["rncp", str(RNCP_XML)], ["rs", str(RS_XML)], ["csv", str(CSV_ZIP)],
                  ["rome", str(SAMPLES)]):

@@ -1,0 +1,108 @@
+"""Precomputed analytics.
+
+``analytics_file_outcomes`` holds one row per finished (``TERMINE``) or abandoned
+(``ABANDON``) training file: where it counts (certification, organisation, access route,
+exit year) and, for a finished file, how many months after the exit the holder was first
+certified. It is internal: never returned, only summed. ``analytics_cells`` holds the sums
+at five grains (the finest one and four roll-ups), so that a national query adds a few
+thousand rows whatever the number of files. ``analytics_lineage`` maps each certification
+code of a lineage (predecessor / successor sheets) to one key. ``analytics_queries`` logs
+who asked what.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from passport.db import Base, utcnow
+from passport.types import BigIntPK, json_column
+
+#: Delays are counted in whole months after the exit, up to this many.
+MAX_DELAY_MONTHS = 36
+#: Month-bucket columns ``d0`` … ``d36``: finished files first certified m months after exit.
+DELAY_COLUMNS = tuple(f"d{m}" for m in range(MAX_DELAY_MONTHS + 1))
+#: The grains of ``analytics_cells`` and the dimensions each keeps (the others hold '').
+GRAINS: dict[str, tuple[str, ...]] = {
+    "base": ("cert_type", "cert_code", "siret", "route"),
+    "cert": ("cert_type", "cert_code"),
+    "org": ("siret",),
+    "route": ("route",),
+    "all": (),
+}
+DIMENSIONS = ("cert_type", "cert_code", "siret", "route")
+
+
+class FileOutcome(Base):
+    """Where a finished or abandoned training file counts, and its outcome."""
+
+    __tablename__ = "analytics_file_outcomes"
+
+    #: No foreign key on purpose: this is derived data, rebuilt from the training files;
+    #: a key check per row made a national rebuild ten times slower.
+    training_file_id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True)
+    cert_type: Mapped[str] = mapped_column(sa.String(255))
+    cert_code: Mapped[str] = mapped_column(sa.String(100))
+    siret: Mapped[str] = mapped_column(sa.String(14))
+    route: Mapped[str] = mapped_column(sa.String(60))
+    year: Mapped[int]
+    abandoned: Mapped[bool]
+    #: Months after the exit of the first award (0: on or before the exit); None: none yet.
+    delay_months: Mapped[int | None]
+
+
+cells = sa.Table(
+    "analytics_cells",
+    Base.metadata,
+    sa.Column("id", BigIntPK, primary_key=True),
+    sa.Column("grain", sa.String(5), nullable=False),
+    *(sa.Column(name, sa.String(255 if name == "cert_type" else 100), nullable=False,
+                server_default="") for name in DIMENSIONS),
+    sa.Column("year", sa.Integer, nullable=False),
+    sa.Column("cohort", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("abandoned", sa.Integer, nullable=False, server_default="0"),
+    *(sa.Column(name, sa.Integer, nullable=False, server_default="0") for name in DELAY_COLUMNS),
+    sa.UniqueConstraint("grain", *DIMENSIONS, "year"),
+    sa.Index(None, "grain", "siret", "year"),
+    sa.Index(None, "grain", "route", "year"),
+)
+
+
+class LineageKey(Base):
+    """A certification code that belongs to a lineage, and the lineage's key."""
+
+    __tablename__ = "analytics_lineage"
+
+    cert_type: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    cert_code: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    lineage: Mapped[str] = mapped_column(sa.String(400))
+
+
+class AnalyticsQuery(Base):
+    """One analytics request: who, which parameters, when, how much came out."""
+
+    __tablename__ = "analytics_queries"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    subject: Mapped[str] = mapped_column(sa.String(255))
+    client_id: Mapped[str] = mapped_column(sa.String(100))
+    endpoint: Mapped[str] = mapped_column(sa.String(40))
+    parameters: Mapped[dict[str, Any]] = mapped_column(json_column())
+    rows: Mapped[int]
+    suppressed: Mapped[int]
+
+
+class AnalyticsState(Base):
+    """When the aggregates were last rebuilt (one row)."""
+
+    __tablename__ = "analytics_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    refreshed_at: Mapped[dt.datetime | None]
+    files: Mapped[int] = mapped_column(default=0)
+    seconds: Mapped[float] = mapped_column(default=0.0)

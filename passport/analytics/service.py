@@ -1,0 +1,313 @@
+"""Success rates from the precomputed cells, with statistical disclosure control.
+
+Rules (docs/analytics.md has the reasoning and examples):
+
+* **primary suppression**: a cell whose cohort, successes or failures (cohort − successes)
+  is under ``min_cell`` is suppressed;
+* **periods are whole exit years**, and a cell over several years is published only if each
+  of its years is published at the same grouping and filters: the difference between two
+  overlapping periods is then a sum of published years, never a hidden one;
+* **secondary suppression**, in each year and over the period: the query's total can be
+  known (it is another query's cell), so the suppressed cells must never be one alone nor
+  add up to an unsafe sum; the smallest published cells are suppressed too until they do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from passport.analytics.models import (
+    DELAY_COLUMNS,
+    GRAINS,
+    AnalyticsQuery,
+    AnalyticsState,
+    cells,
+)
+from passport.analytics.stats import quartiles_months, wilson
+from passport.errors import InvalidInput
+from passport.referentials.models import Sheet
+
+log = logging.getLogger(__name__)
+
+WINDOWS = (6, 12, 18, 24, 36)
+GROUPS: dict[str, tuple[str, ...]] = {
+    "certification": ("cert_type", "cert_code"),
+    "organisation": ("siret",),
+    "access_route": ("route",),
+    "year": (),
+}
+MAX_YEARS = 10
+
+
+class AnalyticsInputError(InvalidInput):
+    """Analytics parameters that cannot be answered as asked."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Query:
+    """A success-rate question, normalised."""
+
+    group_by: str = "certification"
+    certification: str | None = None
+    organisation: str | None = None
+    year_from: int | None = None
+    year_to: int | None = None
+    window_months: int = 12
+
+    def parameters(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+#: What disclosure control looks at: (cohort, successes).
+Cell = tuple[int, int]
+
+
+@dataclass
+class Figures:
+    """What a published row shows: finished and abandoned files, awards by month of delay."""
+
+    cohort: int
+    abandoned: int
+    delays: list[int]
+
+    @property
+    def successes(self) -> int:
+        return sum(self.delays)
+
+
+def safe(cell: Cell, min_cell: int) -> bool:
+    """Primary rule: cohort, successes and failures all reach the threshold."""
+    cohort, successes = cell
+    return min(cohort, successes, cohort - successes) >= min_cell
+
+
+def _sum(values: Iterable[Cell]) -> Cell:
+    cohort = successes = 0
+    for c, s in values:
+        cohort += c
+        successes += s
+    return cohort, successes
+
+
+def complement(cells_by_key: dict[Any, Cell], suppressed: set[Any], min_cell: int) -> set[Any]:
+    """Secondary suppression: grow ``suppressed`` (smallest cells first) until the hidden
+    cells are not one alone and add up to a safe sum, or nothing is left to hide."""
+    hidden = set(suppressed)
+    cohort, successes = _sum(cells_by_key[k] for k in hidden)
+    candidates: list[Any] | None = None
+    while hidden and (len(hidden) == 1 or not safe((cohort, successes), min_cell)):
+        if candidates is None:  # sorted once, only when needed (rarely)
+            candidates = sorted((k for k in cells_by_key if k not in hidden),
+                                key=lambda k: (cells_by_key[k][0], str(k)), reverse=True)
+        if not candidates:
+            break
+        key = candidates.pop()
+        hidden.add(key)
+        cohort += cells_by_key[key][0]
+        successes += cells_by_key[key][1]
+    return hidden
+
+
+def _grain(query: Query) -> str:
+    needed = set(GROUPS[query.group_by])
+    if query.certification:
+        needed |= {"cert_type", "cert_code"}
+    if query.organisation:
+        needed.add("siret")
+    for grain, kept in (("all", ()), ("cert", ("cert_type", "cert_code")), ("org", ("siret",)),
+                        ("route", ("route",))):
+        if needed <= set(kept):
+            return grain
+    return "base"
+
+
+def _years(db: Session, query: Query) -> tuple[int, int]:
+    low, high = db.execute(sa.select(sa.func.min(cells.c.year), sa.func.max(cells.c.year))
+                           .where(cells.c.grain == "all")).one()
+    year_from = query.year_from if query.year_from is not None else low
+    year_to = query.year_to if query.year_to is not None else high
+    if year_from is None or year_to is None:
+        return 0, -1  # nothing computed yet: an empty answer
+    if query.year_from is None and year_to - year_from >= MAX_YEARS:
+        year_from = year_to - MAX_YEARS + 1
+    if year_from > year_to:
+        raise AnalyticsInputError("periode_invalide", f"from ({year_from}) is after to ({year_to})")
+    if year_to - year_from >= MAX_YEARS:
+        raise AnalyticsInputError("periode_trop_longue",
+                                  f"a period covers at most {MAX_YEARS} exit years")
+    return year_from, year_to
+
+
+def _filtered(statement: sa.Select[Any], query: Query) -> sa.Select[Any]:
+    statement = statement.where(cells.c.grain == _grain(query))
+    if query.certification:
+        statement = statement.where(cells.c.cert_code == query.certification)
+    if query.organisation:
+        statement = statement.where(cells.c.siret == query.organisation)
+    return statement
+
+
+def _fetch(db: Session, query: Query, years: tuple[int, int]
+           ) -> dict[tuple[Any, ...], dict[int, Cell]]:
+    """(cohort, successes) by group and exit year: what disclosure control needs."""
+    grain = _grain(query)
+    dims = [cells.c[d] for d in GROUPS[query.group_by]] or [cells.c.year]
+    successes = sum((cells.c[d] for d in DELAY_COLUMNS[1:query.window_months + 1]),
+                    start=cells.c[DELAY_COLUMNS[0]])
+    if set(GRAINS[grain]) == set(GROUPS[query.group_by]):
+        # The grain's cells are the groups' cells: no aggregate to compute.
+        statement = sa.select(*dims, cells.c.year, cells.c.cohort, successes)
+    else:
+        statement = (sa.select(*dims, cells.c.year, sa.func.sum(cells.c.cohort),
+                               sa.func.sum(successes)).group_by(*dims, cells.c.year))
+    statement = _filtered(statement.where(cells.c.year.between(*years), cells.c.cohort > 0),
+                          query)
+    found: dict[tuple[Any, ...], dict[int, Cell]] = defaultdict(dict)
+    width = len(dims)
+    for row in db.connection().execute(statement).all():
+        found[tuple(row[:width])][row[width]] = (int(row[width + 1]), int(row[width + 2]))
+    return found
+
+
+def _figures_of(db: Session, query: Query, years: tuple[int, int]
+                ) -> dict[tuple[Any, ...], Figures]:
+    """Cohort, abandoned files and the delay histogram by group over the whole period."""
+    dims = [cells.c[d] for d in GROUPS[query.group_by]] or [cells.c.year]
+    statement = _filtered(
+        sa.select(*dims, sa.func.sum(cells.c.cohort), sa.func.sum(cells.c.abandoned),
+                  *(sa.func.sum(cells.c[d]) for d in DELAY_COLUMNS[:query.window_months + 1]))
+        .where(cells.c.year.between(*years)).group_by(*dims), query)
+    width = len(dims)
+    return {tuple(row[:width]): Figures(
+        int(row[width]), int(row[width + 1]), [int(v) for v in row[width + 2:]])
+        for row in db.connection().execute(statement).all()}
+
+
+def _suppress(found: dict[tuple[Any, ...], dict[int, Cell]], years: tuple[int, int],
+              min_cell: int) -> tuple[dict[tuple[Any, ...], str], bool]:
+    """Which rows are hidden and why (``primary`` or ``secondary``); whether the total is."""
+    reasons: dict[tuple[Any, ...], str] = {}
+    total_hidden = False
+    for year in range(years[0], years[1] + 1):
+        in_year = {k: by_year[year] for k, by_year in found.items() if year in by_year}
+        if not in_year:
+            continue
+        primary = {k for k, c in in_year.items() if not safe(c, min_cell)}
+        for key in complement(in_year, primary, min_cell):
+            reasons.setdefault(key, "primary" if key in primary else "secondary")
+        total_hidden |= not safe(_sum(in_year.values()), min_cell)
+    period = {k: _sum(by_year.values()) for k, by_year in found.items()}
+    for key, cell in period.items():
+        if not safe(cell, min_cell):
+            reasons.setdefault(key, "primary")
+    for key in complement(period, set(reasons), min_cell):
+        reasons.setdefault(key, "secondary")
+    total_hidden |= not safe(_sum(period.values()), min_cell)
+    return reasons, total_hidden
+
+
+def _figures(figures: Figures | None, min_cell: int) -> dict[str, Any]:
+    if figures is None:
+        return {"cohort": None, "successes": None, "rate": None, "interval": None,
+                "abandoned": None, "abandonment_rate": None, "delay_months": None}
+    successes = figures.successes
+    low, high = wilson(successes, figures.cohort)
+    started = figures.cohort + figures.abandoned
+    show_abandoned = figures.abandoned >= min_cell
+    return {
+        "cohort": figures.cohort, "successes": successes,
+        "rate": round(successes / figures.cohort, 4),
+        "interval": {"low": round(low, 4), "high": round(high, 4), "level": 0.95,
+                     "method": "wilson"},
+        "abandoned": figures.abandoned if show_abandoned else None,
+        "abandonment_rate": round(figures.abandoned / started, 4) if show_abandoned else None,
+        "delay_months": quartiles_months(figures.delays),
+    }
+
+
+def _labels(db: Session, query: Query, keys: Iterable[tuple[Any, ...]]) -> dict[str, str]:
+    if query.group_by != "certification":
+        return {}
+    codes = [key[1] for key in keys]
+    return dict(db.execute(sa.select(Sheet.numero, Sheet.title).where(Sheet.numero.in_(codes))).all()) \
+        if codes else {}
+
+
+def _group(query: Query, key: tuple[Any, ...], labels: dict[str, str]) -> dict[str, Any]:
+    if query.group_by == "certification":
+        return {"certification_type": key[0], "certification": key[1],
+                "title": labels.get(key[1])}
+    if query.group_by == "organisation":
+        return {"organisation": key[0] or None}
+    if query.group_by == "access_route":
+        return {"access_route": key[0]}
+    return {"year": int(key[0])}
+
+
+def success_rates(db: Session, query: Query, min_cell: int) -> dict[str, Any]:
+    """The rows of ``query``, suppressed where disclosure control says so."""
+    years = _years(db, query)
+    found = _fetch(db, query, years) if years[0] <= years[1] else {}
+    reasons, total_hidden = _suppress(found, years, min_cell)
+    figures = _figures_of(db, query, years) if found else {}
+    labels = _labels(db, query, found)
+    rows = []
+    for key in sorted(found):
+        reason = reasons.get(key)
+        rows.append({"group": _group(query, key, labels), "suppressed": reason is not None,
+                     "suppression": reason,
+                     **_figures(None if reason else figures[key], min_cell)})
+    total = Figures(0, 0, [0] * (query.window_months + 1))
+    for f in figures.values():
+        total.cohort += f.cohort
+        total.abandoned += f.abandoned
+        total.delays = [a + b for a, b in zip(total.delays, f.delays, strict=True)]
+    state = db.get(AnalyticsState, 1)
+    return {
+        "parameters": {**query.parameters(), "year_from": years[0] if found else query.year_from,
+                       "year_to": years[1] if found else query.year_to},
+        "min_cell": min_cell,
+        "rows": rows,
+        "total": {"suppressed": total_hidden and bool(found),
+                  **_figures(None if total_hidden or not found else total, min_cell)},
+        "refreshed_at": state.refreshed_at if state else None,
+    }
+
+
+def record(db: Session, *, subject: str, client_id: str, endpoint: str, query: Query,
+           result: dict[str, Any]) -> None:
+    """Log an analytics request (who, what, when; never a person's data)."""
+    suppressed = sum(1 for row in result["rows"] if row["suppressed"])
+    db.add(AnalyticsQuery(subject=subject, client_id=client_id, endpoint=endpoint,
+                          parameters=query.parameters(), rows=len(result["rows"]),
+                          suppressed=suppressed))
+    log.info("analytics %s by %s: %s (%s rows, %s suppressed)", endpoint, subject,
+             query.parameters(), len(result["rows"]), suppressed)
+
+
+def csv_rows(result: dict[str, Any]) -> Iterator[list[Any]]:
+    """The result as CSV rows, header first, the total last."""
+    group_columns = list(result["rows"][0]["group"]) if result["rows"] else ["group"]
+    yield [*group_columns, "cohort", "successes", "rate", "ci_low", "ci_high", "abandoned",
+           "abandonment_rate", "delay_q1_months", "delay_median_months", "delay_q3_months",
+           "suppressed"]
+    for row in [*result["rows"], {**result["total"], "group": {}}]:
+        interval, delays = row["interval"] or {}, row["delay_months"] or {}
+        group = [row["group"].get(c) for c in group_columns] if row["group"] else \
+            ["TOTAL", *[None] * (len(group_columns) - 1)]
+        yield [*group, row["cohort"], row["successes"], row["rate"], interval.get("low"),
+               interval.get("high"), row["abandoned"], row["abandonment_rate"],
+               delays.get("q1"), delays.get("median"), delays.get("q3"),
+               "true" if row["suppressed"] else "false"]

@@ -1,0 +1,241 @@
+"""Success rates: hand-computed figures on a small population (tests/analytics.py), the
+incremental refresh against the full one, and disclosure control."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from sqlalchemy.orm import Session, sessionmaker
+
+from passport.analytics import service
+from passport.analytics.models import cells
+from passport.analytics.refresh import add_months, delay_months, full_refresh
+from passport.analytics.service import Cell, Query, complement, safe, success_rates
+from passport.analytics.stats import quantile_months, wilson
+from passport.config import Settings
+from passport.db import unit_of_work
+from tests.analytics import ORG_A, ORG_B, build, rows_by
+
+Factory = sessionmaker[Session]
+
+
+# -- pure parts ------------------------------------------------------------------------------
+@pytest.mark.parametrize(("exit_date", "award", "months"), [
+    ("2024-01-31", "2024-01-31", 0), ("2024-01-31", "2023-12-01", 0),
+    ("2024-01-31", "2024-02-29", 1), ("2024-01-31", "2024-03-01", 2),
+    ("2024-01-31", "2025-01-31", 12), ("2024-01-31", "2025-02-01", 13),
+    ("2023-03-31", "2023-04-30", 1), ("2023-03-15", "2023-03-16", 1),
+])
+def test_delay_in_months_follows_the_calendar(exit_date: str, award: str, months: int) -> None:
+    assert delay_months(dt.date.fromisoformat(exit_date), dt.date.fromisoformat(award)) == months
+
+
+def test_add_months_clips_to_the_month_end() -> None:
+    assert add_months(dt.date(2023, 1, 31), 1) == dt.date(2023, 2, 28)
+    assert add_months(dt.date(2024, 11, 30), 3) == dt.date(2025, 2, 28)
+
+
+def test_wilson_interval_by_hand() -> None:
+    # p = 0.4, n = 5, z² = 3.8415: centre 0.78415 / 1.76829 = 0.44345,
+    # half-width 1.10841 × sqrt(0.048 + 0.038415) = 0.32583.
+    low, high = wilson(2, 5)
+    assert low == pytest.approx(0.1176, abs=1e-4) and high == pytest.approx(0.7693, abs=1e-4)
+    assert wilson(0, 10)[0] == 0.0 and wilson(10, 10)[1] == 1.0
+
+
+def test_delay_quartiles_nearest_rank() -> None:
+    histogram = [0, 1] + [0] * 10 + [1]  # one award after 1 month, one after 12
+    assert [quantile_months(histogram, q) for q in (0.25, 0.5, 0.75)] == [1, 1, 12]
+    assert quantile_months([0, 0], 0.5) is None
+
+
+def counts(cohort: int, successes: int) -> Cell:
+    return cohort, successes
+
+
+def test_primary_rule_needs_cohort_successes_and_failures() -> None:
+    assert safe(counts(40, 20), 20)
+    assert not safe(counts(19, 5), 20)    # cohort
+    assert not safe(counts(100, 19), 20)  # successes
+    assert not safe(counts(100, 81), 20)  # failures: 19 people failed
+
+
+def test_secondary_suppression_protects_a_lone_cell_from_the_total() -> None:
+    cells_by_org = {"A": counts(100, 60), "B": counts(50, 30), "C": counts(15, 5)}
+    # C alone hidden: total − A − B gives it back; B (the smallest other) goes too, and
+    # B + C (65, 35 successes, 30 failures) is safe.
+    assert complement(cells_by_org, {"C"}, 20) == {"B", "C"}
+    # Nothing hidden: nothing more to hide.
+    assert complement(cells_by_org, set(), 20) == set()
+    # Two hidden cells whose sum is still unsafe: a third goes.
+    small = {"A": counts(100, 60), "B": counts(60, 30), "C": counts(10, 5), "D": counts(12, 6)}
+    assert complement(small, {"C", "D"}, 20) == {"B", "C", "D"}
+
+
+def test_a_hidden_year_hides_the_period_at_the_same_grouping() -> None:
+    found = {("D",): {2023: counts(50, 25), 2024: counts(10, 5)},
+             ("E",): {2023: counts(60, 30), 2024: counts(60, 30)},
+             ("F",): {2023: counts(70, 35), 2024: counts(70, 35)}}
+    reasons, total_hidden = service._suppress(found, (2023, 2024), 20)
+    # D's period (60, 30) would pass alone, but 2023–2024 minus 2023 would give its 2024.
+    # In 2024, D is hidden (primary) and E (the smallest other) with it (secondary).
+    assert reasons == {("D",): "primary", ("E",): "secondary"}
+    assert not total_hidden
+
+
+# -- on the database -------------------------------------------------------------------------
+@pytest.fixture
+def population(committed: Factory, settings: Settings, tmp_path: Path) -> Factory:
+    build(committed, settings, tmp_path)
+    return committed
+
+
+def rates(factory: Factory, min_cell: int = 1, **query: Any) -> dict[str, Any]:
+    with unit_of_work(factory) as db:
+        return success_rates(db, Query(**query), min_cell)
+
+
+def test_hand_computed_rates(population: Factory) -> None:
+    result = rates(population, year_from=2024, year_to=2024)
+    by_code = rows_by(result, "certification")
+    cyber = by_code["RNCP37488"]
+    # f1 (1 month) and f2 (the window's edge) succeed; f3 (13 months), f4 (before the
+    # entry) and f5 (withdrawn) do not; f8 abandoned; f9 still in training.
+    assert (cyber["cohort"], cyber["successes"], cyber["rate"]) == (5, 2, 0.4)
+    assert cyber["interval"]["low"] == pytest.approx(0.1176, abs=1e-4)
+    assert cyber["interval"]["high"] == pytest.approx(0.7693, abs=1e-4)
+    assert (cyber["abandoned"], cyber["abandonment_rate"]) == (1, round(1 / 6, 4))
+    assert cyber["delay_months"] == {"q1": 1, "median": 1, "q3": 12}
+    assert cyber["group"]["title"]  # the sheet's title, from the referential
+    # Lineage: f6 trained for RNCP34762 and obtained its successor RNCP39568.
+    old = by_code["RNCP34762"]
+    assert (old["cohort"], old["successes"], old["rate"]) == (2, 1, 0.5)
+    assert old["delay_months"]["median"] == 5
+    assert result["total"]["cohort"] == 7 and result["total"]["successes"] == 3
+
+
+def test_the_window_moves_the_edge(population: Factory) -> None:
+    wider = rows_by(rates(population, year_from=2024, year_to=2024, window_months=18),
+                    "certification")
+    assert wider["RNCP37488"]["successes"] == 3  # f3, 13 months after, now counts
+    narrow = rows_by(rates(population, year_from=2024, year_to=2024, window_months=6),
+                     "certification")
+    assert narrow["RNCP37488"]["successes"] == 1
+
+
+def test_groupings_and_filters(population: Factory) -> None:
+    by_org = rows_by(rates(population, year_from=2024, year_to=2024, group_by="organisation"),
+                     "organisation")
+    assert {k: (r["cohort"], r["successes"]) for k, r in by_org.items()} == {
+        ORG_A: (5, 2), ORG_B: (2, 1)}
+    routes = rows_by(rates(population, year_from=2024, year_to=2024, group_by="access_route",
+                           min_cell=1), "access_route")
+    assert set(routes) == {"VAE", "NON_RENSEIGNEE"}
+    only = rates(population, certification="RNCP34762", year_from=2024, year_to=2024,
+                 group_by="organisation")
+    assert [r["group"]["organisation"] for r in only["rows"]] == [ORG_B]
+    filtered = rates(population, organisation=ORG_A, group_by="year")
+    assert {r["group"]["year"] for r in filtered["rows"]} == {2023, 2024}
+
+
+def test_suppression_on_real_cells(population: Factory) -> None:
+    # By year, min cell 1: 2023 has one file and one success (0 failures): hidden; 2024
+    # alone would then give it back from the total: hidden too.
+    by_year = rows_by(rates(population, group_by="year"), "year")
+    assert by_year[2023]["suppression"] == "primary"
+    assert by_year[2024]["suppression"] == "secondary"
+    for row in by_year.values():
+        assert row["cohort"] is None and row["rate"] is None and row["interval"] is None
+    # At the default threshold (20) every cell of this small population is hidden.
+    default = rates(population, min_cell=20, year_from=2024, year_to=2024)
+    assert all(r["suppressed"] for r in default["rows"]) and default["total"]["suppressed"]
+
+
+def test_incremental_refresh_equals_a_full_one(population: Factory) -> None:
+    def snapshot() -> list[tuple[Any, ...]]:
+        with unit_of_work(population) as db:
+            columns = [c for c in cells.c if c.name != "id"]
+            return sorted(tuple(r) for r in db.execute(sa.select(*columns).where(
+                (cells.c.cohort + cells.c.abandoned) > 0)))
+
+    incremental = snapshot()
+    assert incremental  # the imports and deposits filled the cells as they came
+    with unit_of_work(population) as db:
+        full_refresh(db)
+    assert snapshot() == incremental
+
+
+def test_bad_periods_are_refused(population: Factory) -> None:
+    with pytest.raises(service.AnalyticsInputError, match="after"):
+        rates(population, year_from=2025, year_to=2024)
+    with pytest.raises(service.AnalyticsInputError, match="at most 10"):
+        rates(population, year_from=2000, year_to=2024)
+
+
+def test_cli_refresh_and_lineage_changes(population: Factory, cli: CliRunner,
+                                         tmp_path: Path) -> None:
+    from passport.cli import main
+    from tests.referentials import RNCP_XML
+
+    result = cli.invoke(main, ["analytics", "refresh"])
+    assert result.exit_code == 0, result.output
+    assert "10 training files" not in result.stderr  # f9 is still in training
+    assert "9 training files" in result.stderr
+    # An export where RNCP39568 no longer replaces RNCP34762: the lineage changed, the
+    # aggregates follow (f6's award no longer counts for RNCP34762).
+    unlinked = tmp_path / "export_fiches_RNCP_V4_1_2026-11-20.xml"
+    unlinked.write_text(RNCP_XML.read_text().replace(
+        ">RNCP39568</ID_FICHE_NOUVELLE_CERTIFICATION>",
+        ">RNCP00001</ID_FICHE_NOUVELLE_CERTIFICATION>").replace(
+        ">RNCP34762</ID_FICHE_ANCIENNE_CERTIFICATION>",
+        ">RNCP00002</ID_FICHE_ANCIENNE_CERTIFICATION>"))
+    imported = cli.invoke(main, ["referentials", "import", "rncp", str(unlinked)])
+    assert imported.exit_code == 0, imported.output
+    assert "lineages changed: analytics rebuilt" in imported.stderr
+    old = rows_by(rates(population, year_from=2024, year_to=2024), "certification")["RNCP34762"]
+    assert old["suppressed"]  # 0 successes out of 2: hidden
+    assert rates(population, year_from=2024, year_to=2024, min_cell=0)["total"]["successes"] == 2
+
+
+def test_training_files_need_a_known_access_route(committed: Factory, settings: Settings,
+                                                   tmp_path: Path) -> None:
+    from passport.csvimport import ImportFailed
+    from passport.nir import NirVault
+    from passport.training.service import TRAINING_COLUMNS, import_training_files
+    from tests.analytics import training_rows
+    from tests.helpers import write_csv
+
+    rows = training_rows()[:2]
+    rows[1]["modalite_acces"] = "APPRENTISSAGE"
+    path = write_csv(tmp_path / "t.csv", (*TRAINING_COLUMNS, "modalite_acces"), rows)
+    with pytest.raises(ImportFailed, match="line 3: modalite_acces must be one of"), \
+            unit_of_work(committed) as db:
+        import_training_files(db, path, NirVault(settings))
+
+
+def test_quartiles_in_one_pass_match_the_nearest_rank() -> None:
+    from passport.analytics.stats import quartiles_months
+
+    for histogram in ([0, 1] + [0] * 10 + [1], [3, 0, 2, 5], [0, 0, 0, 1], [7]):
+        assert quartiles_months(histogram) == {
+            "q1": quantile_months(histogram, 0.25), "median": quantile_months(histogram, 0.5),
+            "q3": quantile_months(histogram, 0.75)}
+    assert quartiles_months([0, 0]) == {"q1": None, "median": None, "q3": None}
+
+
+def test_each_file_counts_once_at_every_grain() -> None:
+    from passport.analytics.models import DIMENSIONS, GRAINS
+    from passport.analytics.refresh import Outcome
+
+    outcome = Outcome(1, "RNCP", "RNCP37488", ORG_A, "VAE", 2024, False, 3)
+    keys = outcome.cells()
+    assert [k[0] for k in keys] == list(GRAINS)
+    for grain, *dims, year in keys:
+        kept = {d for d, v in zip(DIMENSIONS, dims, strict=True) if v}
+        assert kept == set(GRAINS[grain]) and year == 2024
+    assert outcome.counters() == (0, 5)  # one in the cohort, one award 3 months after
