@@ -15,8 +15,12 @@ export PASSPORT_ENV ?= development
 
 install: $(VENV)/.installed
 
+# WeasyPrint (CV PDFs) needs Pango and a font; the service needs them at run time too.
+RUNTIME_PACKAGES := '/usr/lib/*/libpango-1.0.so.0:libpango-1.0-0' '/usr/lib/*/libpangoft2-1.0.so.0:libpangoft2-1.0-0' '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core'
+
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || scripts/ensure-packages.sh /usr/lib/python3*/venv:python3-venv
+	@scripts/ensure-packages.sh $(RUNTIME_PACKAGES)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
@@ -57,7 +61,7 @@ lint: install
 	$(VENV)/bin/ruff check passport ingestion tests benchmarks
 	$(VENV)/bin/mypy
 
-TEST_PACKAGES := '/usr/lib/postgresql/*/bin/initdb:postgresql' chromium:chromium chromedriver:chromium-driver redis-server:redis-server
+TEST_PACKAGES := '/usr/lib/postgresql/*/bin/initdb:postgresql' chromium:chromium chromedriver:chromium-driver redis-server:redis-server pdftoppm:poppler-utils
 
 test-sqlite: install
 	@scripts/ensure-packages.sh $(TEST_PACKAGES)

@@ -97,6 +97,9 @@ def _register_api(app: Flask) -> None:
     from passport.analytics.api import blp as analytics
     from passport.auth.api import blp as me
     from passport.consents.api import blp as consents
+    from passport.credentials.api import blp as credentials
+    from passport.credentials.api import public as credential_documents
+    from passport.cvs.api import blp as cvs
     from passport.deposits.api import blp as certifier
     from passport.health.api import blp as health
     from passport.journal.api import blp as journal
@@ -118,5 +121,8 @@ def _register_api(app: Flask) -> None:
     api.register_blueprint(consents)
     api.register_blueprint(certifier)
     api.register_blueprint(analytics)
+    api.register_blueprint(cvs)
+    api.register_blueprint(credentials)
     app.register_blueprint(share_pages)
+    app.register_blueprint(credential_documents)
     app.extensions["passport.api"] = api

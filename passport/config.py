@@ -194,6 +194,10 @@ class Settings:
     validate_rate_per_minute: int = 10
     #: Ingestion: what the referentials object to (unknown code…) is KO, not a warning.
     referential_strict: bool = False
+    # -- CVs -------------------------------------------------------------------------
+    #: The seal signing CV PDFs (PEM key and certificate chain); generated in development.
+    pdf_seal_key_pem: str | None = None
+    pdf_seal_cert_pem: str | None = None
     # -- analytics -------------------------------------------------------------------
     #: Statistical disclosure control: cells under this many people are suppressed.
     analytics_min_cell: int = 20
@@ -259,6 +263,9 @@ class Settings:
             validate_rate_per_minute=_int(environ, "PASSPORT_VALIDATE_RATE_PER_MINUTE", 10),
             referential_strict=_bool(environ, "PASSPORT_REFERENTIAL_STRICT", False),
             analytics_min_cell=_int(environ, "PASSPORT_ANALYTICS_MIN_CELL", 20),
+            pdf_seal_key_pem=_pem("PASSPORT_PDF_SEAL_KEY", environ.get("PASSPORT_PDF_SEAL_KEY")),
+            pdf_seal_cert_pem=_pem("PASSPORT_PDF_SEAL_CERT",
+                                   environ.get("PASSPORT_PDF_SEAL_CERT")),
             instance_dir=instance_dir,
             database_url=database_url,
             nir_hmac_key=nir_hmac_key,
@@ -338,6 +345,9 @@ class Settings:
                             "generated development key)")
         if not self.issuer.startswith("https://"):
             problems.append("PASSPORT_ISSUER must be an https:// URL")
+        if not (self.pdf_seal_key_pem and self.pdf_seal_cert_pem):
+            problems.append("PASSPORT_PDF_SEAL_KEY and PASSPORT_PDF_SEAL_CERT are not set (CVs "
+                            "would be sealed by a self-signed development certificate)")
         for upstream in (self.franceconnect, self.proconnect):
             prefix = f"PASSPORT_{upstream.name.upper()}_"
             if not upstream.issuer.startswith("https://"):

@@ -11,6 +11,8 @@ from passport.auth.models import (
 )
 from passport.certifiers.models import Certifier, CertifierContract, Mandate
 from passport.consents.models import Consent, ConsentReceipt, ConsentRequest
+from passport.credentials.models import StatusEntry
+from passport.cvs.models import CvDocument
 from passport.db import Base
 from passport.deposits.models import (
     Deposit,
@@ -50,6 +52,7 @@ __all__ = [
     "Consent",
     "ConsentReceipt",
     "ConsentRequest",
+    "CvDocument",
     "Declaration",
     "Deposit",
     "DepositReport",
@@ -82,6 +85,7 @@ __all__ = [
     "Sheet",
     "SheetBlock",
     "SheetCertifier",
+    "StatusEntry",
     "TrainingFile",
     "TrainingStatus",
     "VerificationCode",

@@ -37,7 +37,12 @@ def production_environment() -> dict[str, str]:
     """A complete, valid production configuration (fresh keys)."""
     from joserfc.jwk import ECKey
 
+    from passport.cvs.signing import self_signed_seal
+
+    seal_key, seal_cert = self_signed_seal("Passeport de compétences (tests)")
     return {
+        "PASSPORT_PDF_SEAL_KEY": seal_key.decode(),
+        "PASSPORT_PDF_SEAL_CERT": seal_cert.decode(),
         "PASSPORT_ENV": "production",
         "PASSPORT_NIR_HMAC_KEY": "11" * 32,
         "PASSPORT_NIR_ENCRYPTION_KEY": "22" * 32,

@@ -19,6 +19,9 @@ from passport.auth.models import Account
 from passport.consents import service as consents
 from passport.consents.models import Consent, ConsentReceipt
 from passport.consents.schemas import ConsentSchema
+from passport.cvs.models import CvDocument
+from passport.cvs.schemas import CvSchema
+from passport.cvs.service import summary as cv_summary
 from passport.db import utcnow
 from passport.holders.models import Holder, IdentityRecord
 from passport.journal import service as journal
@@ -87,6 +90,8 @@ class ExportSchema(Schema):
     consent_receipts = fields.List(fields.Dict(), required=True, metadata={
         "description": "Every consent receipt issued to me, as issued"})
     journal = fields.List(fields.Nested(JournalEntrySchema), required=True)
+    cvs = fields.List(fields.Nested(CvSchema), required=True, metadata={
+        "description": "The CVs I generated and that are kept"})
 
 
 def export(db: Session, actor: Actor, vault: NirVault) -> dict[str, Any]:
@@ -135,4 +140,6 @@ def export(db: Session, actor: Actor, vault: NirVault) -> dict[str, Any]:
             .order_by(ConsentReceipt.created_at))],
         "journal": list(db.scalars(sa.select(JournalEntry).where(
             JournalEntry.holder_id == holder_id).order_by(JournalEntry.seq))),
+        "cvs": [cv_summary(d) for d in db.scalars(sa.select(CvDocument).where(
+            CvDocument.holder_id == holder_id).order_by(CvDocument.id))],
     }

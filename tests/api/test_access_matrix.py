@@ -149,6 +149,18 @@ def a_consent_request(committed: sessionmaker[Session], people: People) -> dict[
                                                          advisor))}
 
 
+def a_cv(committed: sessionmaker[Session], people: People) -> dict[str, str]:
+    from passport.cvs import service as cvs
+    from passport.cvs.api import context
+    from passport.cvs.content import CvRequest
+
+    a_declaration(committed, people)
+    with people.app.app_context(), unit_of_work(committed) as db:
+        created = cvs.create(db, context(), builders.actor(db, people.owner_account),
+                             CvRequest(format="json-resume"))
+    return {"cv_id": str(created["id"])}
+
+
 @dataclass(frozen=True)
 class Case:
     """How to exercise one object route."""
@@ -193,6 +205,8 @@ OBJECT_CASES: dict[tuple[str, str], Case] = {
         a_consent_request, 200, read_back="/api/v1/me/consent-requests"),
     ("/api/v1/me/consent-requests/<int:request_id>/refuse", "POST"): Case(
         a_consent_request, 200, read_back="/api/v1/me/consent-requests"),
+    ("/api/v1/me/cvs/<int:cv_id>", "GET"): Case(a_cv, 200),
+    ("/api/v1/me/credentials/<int:certification_id>", "GET"): Case(a_certification, 200),
 }
 #: Routes whose path holds a capability (an unguessable token, a verification code): public
 #: by design; the tests named here cover expiry, revocation, limits and brute force.
@@ -201,7 +215,8 @@ CAPABILITY_ROUTES = {
     ("/api/v1/verify/<string:code>", "GET"): "tests/api/test_sharing.py",
 }
 #: Advisor routes: the object is a holder's data behind a consent reference.
-ADVISOR_CASES = {("/api/v1/advisor/holders/<string:reference>/passport", "GET")}
+ADVISOR_CASES = {("/api/v1/advisor/holders/<string:reference>/passport", "GET"),
+                 ("/api/v1/advisor/holders/<string:reference>/cv", "GET")}
 #: Certifier routes: the object belongs to a certifier (deposits, reports on its passages).
 CERTIFIER_CASES = {
     ("/api/v1/certifier/deposits/<int:deposit_id>", "GET"),
@@ -379,6 +394,22 @@ def test_advisor_matrix(client: FlaskClient, committed: sessionmaker[Session], p
         assert response.content_type == "application/problem+json"
         if listed.status_code == 200:  # an advisor: the holder is not listed either
             assert reference not in [h["reference"] for h in listed.json]
+
+
+@pytest.mark.parametrize(("who", "consent", "token_of", "expected"), ADVISOR_MATRIX,
+                         ids=[m[0] for m in ADVISOR_MATRIX])
+def test_advisor_cv_matrix(client: FlaskClient, committed: sessionmaker[Session],
+                           people: People, advisors: Advisors, who: str,
+                           consent: dict[str, Any], token_of: str | None,
+                           expected: int) -> None:
+    """The same rules for the holder's CV (the consent includes the ``cv`` section)."""
+    reference = _consented(committed, people, sections=["certifications", "cv"], **consent)
+    headers = bearer(getattr(advisors, token_of)) if token_of else {}
+    response = client.get(f"/api/v1/advisor/holders/{reference}/cv",
+                          query_string={"format": "json-resume"}, headers=headers)
+    assert response.status_code == expected, (who, response.get_data(as_text=True))
+    if expected == 200:
+        assert len(response.json["certificates"]) == 1
 
 
 @pytest.mark.parametrize("ending", ["revoked", "expired"])

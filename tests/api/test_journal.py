@@ -37,6 +37,7 @@ THIRD_PARTY_READS = [
     ("GET", "/verifier"),
     ("GET", "/api/v1/advisor/holders"),
     ("GET", "/api/v1/advisor/holders/<string:reference>/passport"),
+    ("GET", "/api/v1/advisor/holders/<string:reference>/cv"),
 ]
 #: Third-party routes that read nothing of a holder.
 NOT_READS = {("POST", "/api/v1/advisor/consent-requests"): "turns a code into a request",
@@ -75,7 +76,8 @@ def walk(app: Flask, client: FlaskClient, committed: sessionmaker[Session],
                         headers=bearer(holder["token"])).json
     code = client.get(f"/api/v1/shares/{plain['token']}").json["items"][0]["verification"]["code"]
     advisor_id = builders.advisor(committed, "camille@cep.example")
-    builders.a_consent(committed, _account_of(committed, holder["holder_id"]))
+    builders.a_consent(committed, _account_of(committed, holder["holder_id"]),
+                       sections=["certifications", "declarations", "cv"])
     with unit_of_work(committed) as db:
         advisor_token = mint(app, db, db.get(Account, advisor_id))
     reference = client.get("/api/v1/advisor/holders", headers=bearer(advisor_token)).json[0][
@@ -94,6 +96,8 @@ def walk(app: Flask, client: FlaskClient, committed: sessionmaker[Session],
                                                             headers=advisor),
         ("GET", "/api/v1/advisor/holders/<string:reference>/passport"): lambda c: c.get(
             f"/api/v1/advisor/holders/{reference}/passport", headers=advisor),
+        ("GET", "/api/v1/advisor/holders/<string:reference>/cv"): lambda c: c.get(
+            f"/api/v1/advisor/holders/{reference}/cv?format=json-resume", headers=advisor),
     }
 
 

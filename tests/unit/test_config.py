@@ -42,12 +42,21 @@ def test_development_accepts_a_lower_acr() -> None:
      ("PASSPORT_SIGNING_KEY", "PASSPORT_SIGNING_KEY is not set"),
      ("PASSPORT_ISSUER", "PASSPORT_ISSUER must be an https:// URL"),
      ("PASSPORT_FRANCECONNECT_CLIENT_SECRET", "PASSPORT_FRANCECONNECT_CLIENT_SECRET is not set"),
-     ("PASSPORT_PROCONNECT_ISSUER", "PASSPORT_PROCONNECT_ISSUER must be an https:// URL")],
+     ("PASSPORT_PROCONNECT_ISSUER", "PASSPORT_PROCONNECT_ISSUER must be an https:// URL"),
+     ("PASSPORT_PDF_SEAL_CERT", "PASSPORT_PDF_SEAL_KEY and PASSPORT_PDF_SEAL_CERT are not set")],
 )
 def test_production_refuses_development_keys(missing: str, message: str) -> None:
     env = {k: v for k, v in STRONG.items() if k != missing}
     with pytest.raises(ConfigurationError, match=message):
         Settings.from_env(env)
+
+
+def test_analytics_threshold_is_checked() -> None:
+    assert Settings.from_env({}).analytics_min_cell == 20
+    with pytest.raises(ConfigurationError, match="at least 1"):
+        Settings.from_env({"PASSPORT_ANALYTICS_MIN_CELL": "0"})
+    with pytest.raises(ConfigurationError, match="at least 11 in production"):
+        Settings.from_env({**STRONG, "PASSPORT_ANALYTICS_MIN_CELL": "5"})
 
 
 def test_production_refuses_weak_or_shared_keys() -> None:

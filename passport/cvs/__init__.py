@@ -1,0 +1,1 @@
+"""CVs built from the passport: signed PDF, accessible HTML, JSON Resume (docs/cv.md)."""
