@@ -13,6 +13,7 @@ from passport.config import Settings
 from passport.db import make_engine, make_session_factory
 from passport.web import db as web_db
 from passport.web import errors as web_errors
+from passport.web.converters import IdConverter
 
 
 def create_app(
@@ -24,6 +25,7 @@ def create_app(
     """
     settings = settings or Settings.from_env()
     app = Flask(__name__, instance_path=str(settings.instance_dir.resolve()))
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     _configure(app, settings, overrides)
     _init_database(app, settings)
     _init_auth(app, settings)

@@ -111,30 +111,39 @@ def dev_token(db: Session, settings: Settings, keys: KeyRing, *, role: Role, val
             add_certifier_client(db, value, f"{value} (development)")
         return str(tokens.encode(Client(db.get(OAuthClient, value)),  # type: ignore[arg-type]
                                  "client_credentials", None, " ".join(sorted(wanted))))
-    subject = value
-    account = db.scalar(sa.select(Account).where(Account.issuer == DEV_ISSUER,
-                                                 Account.subject == f"{role.value}:{subject}"))
-    if account is None:
-        account = Account(public_id=str(uuid.uuid4()), role=role, issuer=DEV_ISSUER,
-                          subject=f"{role.value}:{subject}")
-        db.add(account)
+    holder_id = siret = email = None
     if role is Role.HOLDER:
         vault = NirVault(settings)
         nir = validate(value)
         pseudonym = vault.pseudonym(nir)
-        account.subject = f"holder:{pseudonym[:16]}"
-        account.holder_id = holder_ids(db, [pseudonym],
-                                       lambda _k: (vault.encrypt(nir), vault.key_id))[pseudonym]
-        account.display_name = "Titulaire (développement)"
+        subject = f"holder:{pseudonym[:16]}"  # never the NIR itself
+        holder_id = holder_ids(db, [pseudonym],
+                               lambda _k: (vault.encrypt(nir), vault.key_id))[pseudonym]
     elif role is Role.ADVISOR:
         siret, _, email = value.partition(":")
         if not re.fullmatch(r"[0-9]{14}", siret) or "@" not in email:
             raise ClientError("--advisor takes SIRET:EMAIL (14 digits, then an email)")
-        account.subject, account.siret, account.email = f"advisor:{email}", siret, email.lower()
+        email = email.lower()
+        subject = f"advisor:{email}"
     else:
         if "@" not in value:
             raise ClientError("--analyst takes an email")
-        account.subject, account.email = f"analyst:{value.lower()}", value.lower()
+        email = value.lower()
+        subject = f"analyst:{email}"
+    # The same identity gets the same account each time (the subject is its key).
+    account = db.scalar(sa.select(Account).where(Account.issuer == DEV_ISSUER,
+                                                 Account.subject == subject))
+    if account is None:
+        account = Account(public_id=str(uuid.uuid4()), role=role, issuer=DEV_ISSUER,
+                          subject=subject)
+        db.add(account)
+    if role is Role.HOLDER:
+        account.holder_id = holder_id
+        account.display_name = "Titulaire (développement)"
+    elif role is Role.ADVISOR:
+        account.siret, account.email = siret, email
+    else:
+        account.email = email
     db.flush()
     demo = db.get(OAuthClient, "passport-demo")
     if demo is None:

@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import Schema, fields, post_load, validate
 
 from passport.cvs.content import FORMATS, LANGUAGES, TEMPLATES, CvRequest
+from passport.web.converters import object_id
 
 
 class ContactSchema(Schema):
@@ -29,10 +30,10 @@ class CvOptionsSchema(Schema):
 
 
 class CvCreateSchema(CvOptionsSchema):
-    certifications = fields.List(fields.Integer(), validate=validate.Length(max=500),
+    certifications = fields.List(object_id(), validate=validate.Length(max=500),
                                  metadata={"description": "Attested items to include "
                                            "(ids); default: every visible one"})
-    declarations = fields.List(fields.Integer(), validate=validate.Length(max=500),
+    declarations = fields.List(object_id(), validate=validate.Length(max=500),
                                metadata={"description": "Declared items to include (ids); "
                                          "default: every visible one"})
     headline = fields.String(validate=validate.Length(1, 140))

@@ -53,7 +53,7 @@ class DepositQuerySchema(Schema):
     status = fields.String(validate=validate.OneOf(STATUSES))
     received_from = fields.Date(metadata={"description": "Inclusive, UTC"})
     received_to = fields.Date(metadata={"description": "Inclusive, UTC"})
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(1, 1_000_000))
     page_size = fields.Integer(load_default=50, validate=validate.Range(1, 200))
 
 
@@ -128,7 +128,7 @@ HolderReportPage = Schema.from_dict({
 
 class HolderReportQuerySchema(Schema):
     status = fields.String(validate=validate.OneOf([s.value for s in ReportStatus]))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(1, 1_000_000))
     page_size = fields.Integer(load_default=50, validate=validate.Range(1, 200))
 
 

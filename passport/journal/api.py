@@ -50,7 +50,7 @@ class JournalQuerySchema(Schema):
         "description": "Only reads by others (advisors, share recipients)"})
     since = fields.Date()
     until = fields.Date()
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(1, 1_000_000))
     page_size = fields.Integer(load_default=50, validate=validate.Range(1, 200))
 
 

@@ -215,15 +215,15 @@ class PassportSchema(Schema):
 
 
 class PassportQuerySchema(Schema):
-    certifications_page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    declarations_page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    certifications_page = fields.Integer(load_default=1, validate=validate.Range(1, 1_000_000))
+    declarations_page = fields.Integer(load_default=1, validate=validate.Range(1, 1_000_000))
     page_size = fields.Integer(load_default=50, validate=validate.Range(1, 200))
     include_withdrawn = fields.Boolean(load_default=False, metadata={
         "description": "Also list items their certifier withdrew (status retiree)"})
 
 
 class PageQuerySchema(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(1, 1_000_000))
     page_size = fields.Integer(load_default=50, validate=validate.Range(1, 200))
 
 

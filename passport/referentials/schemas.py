@@ -71,7 +71,8 @@ class ChainSchema(Schema):
 
 
 class TreeNodeSchema(Schema):
-    code = fields.String(required=True)
+    code = fields.String(required=True, allow_none=True, metadata={
+        "description": "Null when the referential names the node without a code"})
     label = fields.String(allow_none=True)
 
 

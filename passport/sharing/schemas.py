@@ -9,6 +9,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from passport.records import schemas as records
 from passport.referentials.schemas import ReferentialSchema
 from passport.sharing.service import DEFAULT_DAYS, MASKABLE, MAX_DAYS
+from passport.web.converters import object_id
 
 ITEM_KINDS = sorted(MASKABLE)
 ALL_MASKABLE = sorted({f for names in MASKABLE.values() for f in names})
@@ -19,7 +20,7 @@ class ShareItemInSchema(Schema):
 
     kind = fields.String(required=True, validate=validate.OneOf(ITEM_KINDS), metadata={
         "description": "certification (attested, from a certifier) or declaration (mine)"})
-    id = fields.Integer(required=True)
+    id = object_id(required=True)
     masked_fields = fields.List(fields.String(validate=validate.OneOf(ALL_MASKABLE)),
                                 load_default=list, metadata={
         "description": "certification: " + ", ".join(MASKABLE["certification"])
