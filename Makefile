@@ -11,7 +11,7 @@ PORT ?= 5000
 DEMO := instance/demo
 export PASSPORT_ENV ?= development
 
-.PHONY: install run test test-sqlite test-postgres lint bench bench-analytics load clean
+.PHONY: install run test test-sqlite test-postgres lint bench bench-analytics fuzz-api load clean
 
 install: $(VENV)/.installed
 
@@ -78,6 +78,9 @@ bench: install
 bench-analytics: install
 	@scripts/ensure-packages.sh '/usr/lib/postgresql/*/bin/initdb:postgresql'
 	scripts/with-postgres.sh $(PY) -m benchmarks.analytics
+
+fuzz-api: install
+	scripts/api-fuzz.sh
 
 load: install
 	@scripts/ensure-packages.sh '/usr/lib/postgresql/*/bin/initdb:postgresql' redis-server:redis-server
