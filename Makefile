@@ -28,6 +28,8 @@ $(VENV)/.installed: pyproject.toml
 
 export PASSPORT_ANALYSTS ?= analyste@example.gouv.fr
 
+# Links the service prints (shares, verification URLs) use the port it listens on.
+run: export PASSPORT_ISSUER ?= http://$(HOST):$(PORT)
 run: install
 	@mkdir -p instance
 	$(PASSPORT) db upgrade
