@@ -15,12 +15,12 @@ import json
 import os
 import statistics
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
+from benchmarks.common import new_postgres_database
 from passport.analytics.refresh import after_deposit, full_refresh
 from passport.analytics.service import Query, record, success_rates
 from passport.db import make_engine, make_session_factory, unit_of_work
@@ -30,15 +30,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CERTS, ORGS = 2000, 5000
 ROUTES = ("'VAE'", "'FORMATION_CONTINUE_HORS_CONTRAT_DE_PROFESSIONNALISATION'",
           "'FORMATION_CONTINUE_CONTRAT_DE_PROFESSIONNALISATION'", "NULL")
-
-
-def _database(postgres_url: str) -> str:
-    name = f"analytics_{uuid.uuid4().hex[:6]}"
-    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    admin.dispose()
-    return sa.engine.make_url(postgres_url).set(database=name).render_as_string(False)
 
 
 def _sql(conn: sa.Connection, text: str) -> None:
@@ -116,7 +107,7 @@ def main() -> None:
         raise SystemExit("--postgres-url (or PASSPORT_TEST_DATABASE_URL) is needed: "
                          "scripts/with-postgres.sh python -m benchmarks.analytics")
     passages = args.passages or args.files
-    url = _database(args.postgres_url)
+    url = new_postgres_database(args.postgres_url, "analytics")
     upgrade(url)
     engine = make_engine(url)
     factory = make_session_factory(engine)

@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -29,17 +28,10 @@ from typing import Any
 import requests
 import sqlalchemy as sa
 
+from benchmarks.common import new_postgres_database
+
 ROOT = Path(__file__).resolve().parent.parent
 PASSPORT = str(Path(sys.executable).with_name("passport"))
-
-
-def _database(postgres_url: str, label: str) -> str:
-    name = f"load_{label}_{uuid.uuid4().hex[:6]}"
-    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    admin.dispose()
-    return sa.engine.make_url(postgres_url).set(database=name).render_as_string(False)
 
 
 def _prepare(env: dict[str, str], data: Path, manifest: dict[str, Any]) -> dict[str, str]:
@@ -100,7 +92,7 @@ def run_once(workers: int, data: Path, manifest: dict[str, Any], files: list[dic
     from tests.workers import Worker, free_port, redis_server
 
     work.mkdir(parents=True, exist_ok=True)
-    url = _database(postgres_url, f"w{workers}")
+    url = new_postgres_database(postgres_url, f"load_w{workers}")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with redis_server(work) as broker:

@@ -27,10 +27,9 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
-import sqlalchemy as sa
+from benchmarks.common import new_postgres_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -128,12 +127,7 @@ def _database(kind: str, work: Path, postgres_url: str | None, label: str) -> st
         return f"sqlite:///{path}"
     if not postgres_url:
         raise SystemExit("--postgres-url (or PASSPORT_TEST_DATABASE_URL) is needed for postgresql")
-    name = f"bench_{label}_{uuid.uuid4().hex[:6]}"
-    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    admin.dispose()
-    return sa.engine.make_url(postgres_url).set(database=name).render_as_string(False)
+    return new_postgres_database(postgres_url, f"bench_{label}")
 
 
 def _prepare(database_url: str, data: Path) -> float:

@@ -102,6 +102,7 @@ def _register_api(app: Flask) -> None:
     from passport.credentials.api import blp as credentials
     from passport.credentials.api import public as credential_documents
     from passport.cvs.api import blp as cvs
+    from passport.cvs.signing import Sealer
     from passport.deposits.api import blp as certifier
     from passport.health.api import blp as health
     from passport.journal.api import blp as journal
@@ -124,6 +125,7 @@ def _register_api(app: Flask) -> None:
     api.register_blueprint(certifier)
     api.register_blueprint(analytics)
     api.register_blueprint(cvs)
+    app.extensions["passport.sealer"] = Sealer(app.config["PASSPORT_SETTINGS"])
     api.register_blueprint(credentials)
     app.register_blueprint(share_pages)
     app.register_blueprint(credential_documents)

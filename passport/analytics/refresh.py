@@ -47,6 +47,11 @@ COUNTED = (TrainingStatus.TERMINE.value, TrainingStatus.ABANDON.value)
 Vector = list[int]  # cohort, abandoned, d0 … d36
 
 
+def _vectors() -> defaultdict[tuple[Any, ...], Vector]:
+    """Cell vectors by cell key, zero until added to."""
+    return defaultdict(lambda: [0] * (2 + len(DELAY_COLUMNS)))
+
+
 def add_months(day: dt.date, months: int) -> dt.date:
     """``day`` + ``months`` calendar months, the day clipped to the month's end
     (31 January + 1 month = 28 or 29 February)."""
@@ -184,7 +189,7 @@ def outcomes(db: Session, file_ids: Iterable[int] | None = None) -> Iterator[Out
 
 
 # -- writing cells -------------------------------------------------------------------------
-def _upsert(db: Session, deltas: dict[tuple[str, ...], Vector]) -> int:
+def _upsert(db: Session, deltas: dict[tuple[Any, ...], Vector]) -> int:
     """Add ``deltas`` to the cells (creating missing ones), in key order (no deadlock)."""
     rows = []
     for key in sorted(deltas):
@@ -225,7 +230,7 @@ def full_refresh(db: Session) -> RefreshResult:
     writer = BulkWriter(db, FileOutcome.__tablename__, (
         "training_file_id", "cert_type", "cert_code", "siret", "route", "year", "abandoned",
         "delay_months"))
-    totals: dict[tuple[str, ...], Vector] = defaultdict(lambda: [0] * (2 + len(DELAY_COLUMNS)))
+    totals = _vectors()
     batch: list[tuple[Any, ...]] = []
     files = 0
     for outcome in outcomes(db):
@@ -263,7 +268,7 @@ def refresh_files(db: Session, file_ids: Iterable[int]) -> RefreshResult:
     ids = sorted(set(file_ids))
     _lock(db)
     fo = table_of(FileOutcome)
-    deltas: dict[tuple[str, ...], Vector] = defaultdict(lambda: [0] * (2 + len(DELAY_COLUMNS)))
+    deltas = _vectors()
     for condition in membership(db, fo.c.training_file_id, ids):
         for row in db.execute(sa.select(fo).where(condition)):
             old = Outcome(*row)

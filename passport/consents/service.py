@@ -297,7 +297,7 @@ def redeem(db: Session, advisor: Actor, data: dict[str, Any]) -> dict[str, Any]:
     request.duration_days = data["duration_days"]
     request.updated_at = now
     journal.append(db, request.holder_id, "consent.requested", actor_type="advisor",
-                   actor_label=advisor_label(advisor),
+                   actor_label=_advisor_label(advisor),
                    details={"request_id": request.id, "sections": request.sections})
     return {"id": request.id, "status": request.status, "sections": request.sections,
             "purpose": request.purpose, "duration_days": request.duration_days}
@@ -339,7 +339,7 @@ def decide(db: Session, actor: Actor, request_id: int, approve: bool) -> dict[st
 
 
 # -- the advisor side -----------------------------------------------------------------------
-def advisor_label(advisor: Actor) -> str:
+def _advisor_label(advisor: Actor) -> str:
     account = advisor.account
     assert account is not None
     name = account.display_name or account.email or "Conseiller"
@@ -371,7 +371,7 @@ def advisor_holders(db: Session, advisor: Actor) -> list[dict[str, Any]]:
                           .order_by(Consent.expires_at)).all()
     # Seeing the holder's name in the list is a read too: journaled, once an hour at most
     # per consent and advisor, so that an advisor's screen refreshing does not flood it.
-    label = advisor_label(advisor)
+    label = _advisor_label(advisor)
     recent = set(db.scalars(sa.select(JournalEntry.consent_id).where(
         JournalEntry.consent_id.in_([c.id for c in consents]),
         JournalEntry.kind == "advisor.listed", JournalEntry.actor_label == label,
@@ -409,8 +409,13 @@ def advisor_passport(db: Session, advisor: Actor, reference: str, *, page: int =
     if "declarations" in consent.sections:
         data["declarations"] = records.declarations(
             db, consent.holder_id, page=page, page_size=page_size, include_hidden=False)
-    journal.append(db, consent.holder_id, "advisor.read", actor_type="advisor",
-                   actor_label=advisor_label(advisor), consent_id=consent.id,
-                   details={"sections": [s for s in consent.sections if s != "cv"],
-                            "page": page})
+    journal_read(db, advisor, consent, {"sections": [s for s in consent.sections if s != "cv"],
+                                        "page": page})
     return data
+
+
+def journal_read(db: Session, advisor: Actor, consent: Consent, details: dict[str, Any]
+                 ) -> None:
+    """Put an advisor's read of the holder's data under this consent in their journal."""
+    journal.append(db, consent.holder_id, "advisor.read", actor_type="advisor",
+                   actor_label=_advisor_label(advisor), consent_id=consent.id, details=details)

@@ -12,7 +12,6 @@ from passport.auth.access import current_actor, protect
 from passport.auth.models import Role
 from passport.cvs import schemas, service
 from passport.cvs.content import CvRequest
-from passport.cvs.signing import Sealer
 from passport.web.db import session, transactional
 
 blp = Blueprint("cvs", __name__, url_prefix="/api/v1", description="CVs from the passport")
@@ -21,9 +20,8 @@ ADVISOR: dict[str, Any] = {"scopes": ["advisor:read"], "roles": [Role.ADVISOR]}
 
 
 def context() -> service.CvContext:
-    settings = current_app.config["PASSPORT_SETTINGS"]
-    sealer = current_app.extensions.setdefault("passport.sealer", Sealer(settings))
-    return service.CvContext(settings, sealer)
+    return service.CvContext(current_app.config["PASSPORT_SETTINGS"],
+                             current_app.extensions["passport.sealer"])
 
 
 def _download(content: bytes, media_type: str, file_name: str) -> Response:

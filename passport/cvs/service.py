@@ -95,8 +95,6 @@ def for_advisor(db: Session, ctx: CvContext, advisor: Actor, reference: str,
     consent = consents.covering_consent(db, advisor, reference, section="cv")
     cv, content = build(db, ctx, consent.holder_id, CvRequest(
         format=request.format, template=request.template, language=request.language))
-    journal.append(db, consent.holder_id, "advisor.read", actor_type="advisor",
-                   actor_label=consents.advisor_label(advisor), consent_id=consent.id,
-                   details={"sections": ["cv"], "format": request.format})
+    consents.journal_read(db, advisor, consent, {"sections": ["cv"], "format": request.format})
     media_type, extension = MEDIA_TYPES[request.format]
     return content, media_type, render.file_name(cv, extension)

@@ -24,18 +24,18 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from passport.db import table_of, utcnow
+from passport.db import utcnow
 from passport.referentials.competences import option_of
-from passport.referentials.models import ReferentialImport, Sheet, SheetBlock, SheetCertifier
+from passport.referentials.models import ReferentialImport, Sheet
 from passport.referentials.sheets import (
     ImportResult,
     ReferentialError,
     SheetData,
     eqf_level_of,
     export_date_of,
-    name_certifications,
     normalise_numero,
     parse_date,
+    store,
     yes_no,
 )
 
@@ -145,33 +145,7 @@ def import_csv_zip(db: Session, path: Path, *, export_date: dt.date | None = Non
                 "bloc_equivalences": [],
             }
             batch.append(SheetData(sheet, certifiers.get(numero, []), blocks.get(numero, [])))
-        _store_csv(db, batch, result)
+        store(db, batch, result, from_csv=True)
     record.counts = result.counts()
     record.finished_at = utcnow()
     return result
-
-
-def _store_csv(db: Session, batch: list[SheetData], result: ImportResult) -> None:
-    s, c, b = table_of(Sheet), table_of(SheetCertifier), table_of(SheetBlock)
-    known = dict(db.execute(sa.select(s.c.numero, s.c.content_hash)).all())
-    changed = [(d, d.content_hash()) for d in batch]
-    result.sheets += len(batch)
-    changed = [(d, h) for d, h in changed if known.get(d.sheet["numero"]) != h]
-    ids = [d.sheet["numero"] for d, _ in changed]
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        db.execute(c.delete().where(c.c.numero.in_(chunk)))
-        db.execute(b.delete().where(b.c.numero.in_(chunk)))
-        db.execute(s.delete().where(s.c.numero.in_(chunk)))
-    if changed:
-        db.execute(sa.insert(s), [{**d.sheet, "content_hash": h, "import_id": result.import_id,
-                                   "export_date": result.export_date, "from_csv": True}
-                                  for d, h in changed])
-        rows = [{**r, "numero": d.sheet["numero"]} for d, _ in changed for r in d.certifiers]
-        if rows:
-            db.execute(sa.insert(c), rows)
-        rows = [{**r, "numero": d.sheet["numero"]} for d, _ in changed for r in d.blocks]
-        if rows:
-            db.execute(sa.insert(b), rows)
-    result.changed += len(changed)
-    result.certifications_named += name_certifications(db, [d.sheet for d, _ in changed])

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from lxml import etree
 from sqlalchemy.orm import Session
 
-from passport.db import table_of, utcnow
+from passport.db import membership, table_of, utcnow
 from passport.referentials.competences import option_of, parse_competences
 from passport.referentials.models import (
     Certification,
@@ -249,14 +249,14 @@ def import_sheets(db: Session, path: Path, kind: str, *, export_date: dt.date | 
                         f"{data.sheet['numero']} in a {kind.upper()} import: wrong file?")
                 pending.append(data)
                 if len(pending) >= BATCH:
-                    _store(db, pending, result)
+                    store(db, pending, result)
                     pending.clear()
         except etree.XMLSyntaxError as exc:
             raise ReferentialError(f"{member}: not well-formed XML ({exc})") from None
         if version is None:
             raise ReferentialError(f"{member}: no VERSION_FLUX (not a France compétences "
                                    "export)")
-        _store(db, pending, result)
+        store(db, pending, result)
     result.version = version
     record.version = version
     record.counts = result.counts()
@@ -264,29 +264,28 @@ def import_sheets(db: Session, path: Path, kind: str, *, export_date: dt.date | 
     return result
 
 
-def _store(db: Session, batch: list[SheetData], result: ImportResult) -> None:
+def store(db: Session, batch: list[SheetData], result: ImportResult, *,
+          from_csv: bool = False) -> None:
+    """Write the sheets of ``batch`` whose content changed (a sheet, its certifiers and
+    blocs are replaced as a whole), name the certifications they define; count them."""
     if not batch:
         return
     s, c, b = table_of(Sheet), table_of(SheetCertifier), table_of(SheetBlock)
-    numeros = [d.sheet["numero"] for d in batch]
-    known = dict(db.execute(sa.select(s.c.numero, s.c.content_hash).where(
-        s.c.numero.in_(numeros))).all())
-    changed = []
-    for data in batch:
-        digest = data.content_hash()
-        result.sheets += 1
-        if known.get(data.sheet["numero"]) == digest:
-            continue
-        changed.append((data, digest))
+    known: dict[str, str] = {}
+    for condition in membership(db, s.c.numero, [d.sheet["numero"] for d in batch]):
+        known.update(db.execute(sa.select(s.c.numero, s.c.content_hash).where(condition)).all())
+    result.sheets += len(batch)
+    changed = [(d, digest) for d in batch
+               if known.get(d.sheet["numero"]) != (digest := d.content_hash())]
     if not changed:
         return
     ids = [d.sheet["numero"] for d, _ in changed]
-    db.execute(c.delete().where(c.c.numero.in_(ids)))
-    db.execute(b.delete().where(b.c.numero.in_(ids)))
-    db.execute(s.delete().where(s.c.numero.in_(ids)))
+    for table in (c, b, s):
+        for condition in membership(db, table.c.numero, ids):
+            db.execute(table.delete().where(condition))
     db.execute(sa.insert(s), [
         {**d.sheet, "content_hash": digest, "import_id": result.import_id,
-         "export_date": result.export_date, "from_csv": False} for d, digest in changed])
+         "export_date": result.export_date, "from_csv": from_csv} for d, digest in changed])
     certifiers = [{**row, "numero": d.sheet["numero"]} for d, _ in changed for row in d.certifiers]
     if certifiers:
         db.execute(sa.insert(c), certifiers)
