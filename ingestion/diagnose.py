@@ -23,13 +23,24 @@ from lxml import etree
 
 from ingestion.errors import FileProblem
 from ingestion.gate import CHUNK, GatedStream
-from ingestion.parser import CERTIFICATION, HARDENED, PASSAGE, schema_message, syntax_problem
+from ingestion.parser import (
+    CERTIFICATION,
+    HARDENED,
+    MAX_PROBLEMS,
+    PASSAGE,
+    schema_message,
+    syntax_problem,
+)
 from ingestion.schema import NS, compiled
 
 _P = "{" + NS + "}"
 _PASSAGES = _P + "passageCertifications"
 _CERTIFICATIONS = _P + "certifications"
 _MAX_NUMBER = 65535  # libxml2 keeps a node's line in 16 bits
+#: Elements in one unit (or between units) beyond which the pass stops: a real passage has
+#: about fifty, and grafting a unit costs lxml time quadratic in its size (40,000 elements:
+#: 0.6 s; a million: hours).
+MAX_UNIT_ELEMENTS = 5000
 
 
 def _el(parent: etree._Element | None, name: str, text: str | None = None) -> etree._Element:
@@ -82,6 +93,8 @@ class _Diagnosis:
         self._free = list(range(_MAX_NUMBER, 0, -1))
         self.root: etree._Element | None = None
         self._last_parent: etree._Element | None = None
+        self._since_unit = 0  # elements started since the last unit began or ended
+        self.stopped = False
         # A minimal valid flux whose certification / passage slots receive the units.
         self.skeleton = _el(None, "flux")
         _el(self.skeleton, "idFlux", "x")
@@ -96,7 +109,7 @@ class _Diagnosis:
 
     @property
     def full(self) -> bool:
-        return len(self.problems) >= self.limit
+        return self.stopped or len(self.problems) >= self.limit
 
     def add(self, problem: FileProblem) -> None:
         key = (problem.message, problem.line, problem.column)
@@ -112,8 +125,19 @@ class _Diagnosis:
             number = self._free.pop()
             el.sourceline = number
             self._positions[number] = position
+        self._since_unit += 1
+        if el.tag in (PASSAGE, CERTIFICATION):
+            self._since_unit = 0
+        elif self._since_unit > MAX_UNIT_ELEMENTS:
+            self.stopped = True
+            self.add(FileProblem(
+                "resource_limit",
+                f"Plus de {MAX_UNIT_ELEMENTS} éléments dans un même passage ou hors des "
+                "passages : le diagnostic s'arrête ici.", *position))
 
     def on_end(self, el: etree._Element) -> None:
+        if el.tag in (PASSAGE, CERTIFICATION):
+            self._since_unit = 0
         parent = el.getparent()
         if parent is None:
             return
@@ -157,6 +181,8 @@ class _Diagnosis:
         if self.schema.validate(etree.ElementTree(root)):
             return
         for entry in self.schema.error_log:
+            if self.full:
+                break
             line, column = self._positions.get(entry.line, (None, None))
             self.add(FileProblem("schema", schema_message(entry.message), line, column, kind="XSD"))
 
@@ -166,7 +192,7 @@ def locate_problems(
     *,
     max_bytes: int,
     schema_version: str = "1.1.5",
-    limit: int = 1000,
+    limit: int = MAX_PROBLEMS,
 ) -> list[FileProblem]:
     """Every schema or well-formedness problem of the file, positioned, up to ``limit``."""
     diagnosis = _Diagnosis(compiled(schema_version), limit)
@@ -202,6 +228,8 @@ def _run(
                 pull.close()
             expat.Parse(chunk, not chunk)
             for event, el in pull.read_events():
+                if diagnosis.full:
+                    break
                 if event == "start":
                     diagnosis.on_start(el)
                 else:

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: The stable codes of a file refused by the reader (gate, parser, schema, diagnosis);
+#: the loader adds its own file-level checks (registry, mandate, idFlux, empty flux).
+READER_CODES = frozenset({
+    "empty", "compressed_input", "encoding", "xml_version", "doctype_forbidden",
+    "prolog_too_large", "too_large", "resource_limit", "entity_forbidden", "not_well_formed",
+    "truncated", "schema", "parser_crash",
+})
+
 
 @dataclass(frozen=True)
 class FileProblem:

@@ -40,6 +40,20 @@ _XML_DECL = re.compile(
 )
 _DECL_ATTR = re.compile(rb"""\s+(?P<name>[A-Za-z]+)\s*=\s*(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)')""")
 _NAME_START = re.compile(rb"[A-Za-z_:\x80-\xff]")
+#: A tag starts with ``<`` and a name or ``/``; ``<!`` and ``<?`` open comments, CDATA
+#: sections and processing instructions, which do not end an element's text.
+_TAG_START = re.compile(rb"<[^!?]")
+
+#: Pieces (character or entity references, comments, CDATA sections, processing
+#: instructions, attributes) allowed in the bytes between two tags.  libxml2's streaming
+#: schema validation appends an element's text piece by piece and walks what it has so far
+#: each time: n pieces cost n² (400,000 pieces took a second, 2 million half a minute); a
+#: tag with 200,000 attributes took two seconds and 300 MB.  The longest text of the
+#: schema is 255 characters; a tag has a handful of attributes.
+MAX_PIECES = 4096
+#: Bytes allowed without a ``<``: a text, a comment or a tag of the schema is a few hundred
+#: bytes; megabytes of them only cost memory and time before libxml2's own limits (10 MB).
+MAX_RUN = 1024 * 1024
 
 
 def _reject(code: str, message: str, line: int | None = None, column: int | None = None) -> None:
@@ -126,8 +140,73 @@ def _scan_prolog(head: bytes, pos: int, *, at_eof: bool) -> None:
             _reject("not_well_formed", "Contenu inattendu avant l'élément racine.", line, column)
 
 
+def _pieces(data: bytes, start: int = 0, end: int | None = None) -> int:
+    end = len(data) if end is None else end
+    return (data.count(b"&", start, end) + data.count(b"<!", start, end)
+            + data.count(b"<?", start, end) + data.count(b"=", start, end))
+
+
+def _last_tag_start(data: bytes) -> int:
+    end = len(data)
+    while (at := data.rfind(b"<", 0, end)) >= 0:
+        if at + 1 == len(data) or data[at + 1] not in b"!?":
+            return at
+        end = at
+    return -1
+
+
+class MarkupLimits:
+    """Bounds the pieces between two tags (`MAX_PIECES`) and the bytes without markup
+    (`MAX_RUN`) as chunks go by: a chunk that could break the first is looked at tag by
+    tag; others cost a few counts, at C speed."""
+
+    def __init__(self) -> None:
+        self._pieces = 0  # since the last tag start of the previous chunks
+        self._run = 0  # bytes since the last "<" of the previous chunks
+
+    def feed(self, data: bytes) -> None:
+        first = data.find(b"<")
+        if first < 0:
+            self._run += len(data)
+            self._check_run(self._run)
+        else:
+            self._check_run(self._run + first)
+            self._run = len(data) - data.rfind(b"<") - 1
+        total = _pieces(data)
+        if self._pieces + total <= MAX_PIECES:
+            last = _last_tag_start(data)
+            self._pieces = self._pieces + total if last < 0 else _pieces(data, last)
+            return
+        start, carry = 0, self._pieces
+        for tag in _TAG_START.finditer(data):
+            self._check_pieces(carry + _pieces(data, start, tag.start()))
+            start, carry = tag.start(), 0
+        self._pieces = carry + _pieces(data, start)
+        self._check_pieces(self._pieces)
+
+    @staticmethod
+    def _check_pieces(pieces: int) -> None:
+        if pieces > MAX_PIECES:
+            _reject(
+                "resource_limit",
+                f"Un même texte ou une même balise compte plus de {MAX_PIECES} morceaux "
+                "(références de caractères ou d'entités, commentaires, sections CDATA, "
+                "attributs) : limite de ressources.",
+            )
+
+    @staticmethod
+    def _check_run(run: int) -> None:
+        if run > MAX_RUN:
+            _reject(
+                "resource_limit",
+                f"Le fichier contient plus de {MAX_RUN} octets d'affilée sans balise (texte, "
+                "commentaire ou attribut démesuré) : limite de ressources.",
+            )
+
+
 class GatedStream:
-    """A read-only stream that replays the checked head, then caps size and refuses NULs."""
+    """A read-only stream that replays the checked head, then caps size, refuses NULs and
+    bounds its markup (`MarkupLimits`)."""
 
     def __init__(self, raw: BinaryIO, max_bytes: int) -> None:
         self._raw = raw
@@ -135,6 +214,7 @@ class GatedStream:
         self._pending = b""
         self.bytes_read = 0
         self.head = b""
+        self._limits = MarkupLimits()
 
     def open(self) -> GatedStream:
         """Read and check the head; raise `FileRejected` (and close) when it is refused."""
@@ -176,10 +256,12 @@ class GatedStream:
             size = CHUNK
         if self._pending:
             data, self._pending = self._pending[:size], self._pending[size:]
-            return data
-        data = self._raw.read(size)
-        if data:
-            self._count(data)
-            if b"\x00" in data:
-                _reject("encoding", "Le fichier contient des octets nuls : seul UTF-8 est accepté.")
+        else:
+            data = self._raw.read(size)
+            if data:
+                self._count(data)
+                if b"\x00" in data:
+                    _reject("encoding",
+                            "Le fichier contient des octets nuls : seul UTF-8 est accepté.")
+        self._limits.feed(data)
         return data

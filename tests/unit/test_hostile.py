@@ -6,19 +6,14 @@ tests/integration/test_hostile_corpus.py.)
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import io
-import lzma
-import zipfile
 
 import pytest
 
 from ingestion.pipeline import Source
 from ingestion.validate import ValidationResult, validate
-from tests.flux import document, passage
-
-VALID = document()
+from tests.flux import Raw, document, passage
+from tests.hostile_corpus import CASES, VALID
 
 
 def check(data: bytes, max_bytes: int = 10**8, version: str = "1.1.5") -> ValidationResult:
@@ -33,76 +28,7 @@ def codes(data: bytes, **kwargs: object) -> list[str]:
     return [e.code for e in result.errors]
 
 
-def zipped(data: bytes) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as z:
-        z.writestr("flux.xml", data)
-    return buffer.getvalue()
-
-
-BILLION_LAUGHS = (
-    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
-    + b"".join(
-        f'<!ENTITY lol{i} "{"&lol{};".format("" if i == 1 else i - 1) * 10}">'.encode()
-        for i in range(1, 10)
-    )
-    + b']><cpf:flux xmlns:cpf="urn:cdc:cpf:pc5:schema:1.0.0">&lol9;</cpf:flux>'
-)
-
-
-@pytest.mark.parametrize(
-    ("name", "data", "expected"),
-    [
-        ("gzip", gzip.compress(VALID), "compressed_input"),
-        ("zip", zipped(VALID), "compressed_input"),
-        ("xz", lzma.compress(VALID), "compressed_input"),
-        ("bzip2", bz2.compress(VALID), "compressed_input"),
-        ("utf-16 with BOM", VALID.decode().replace("UTF-8", "UTF-16").encode("utf-16"), "encoding"),
-        ("utf-16 without BOM", VALID.decode().encode("utf-16-le"), "encoding"),
-        ("utf-32", VALID.decode().encode("utf-32"), "encoding"),
-        ("declared latin-1", VALID.replace(b"UTF-8", b"ISO-8859-1"), "encoding"),
-        ("invalid UTF-8 bytes", VALID.replace(b"Dupont", b"Dupont\xe9"), "encoding"),
-        ("NUL byte", VALID.replace(b"Dupont", b"Dup\x00ont"), "encoding"),
-        ("internal entity", VALID.replace(
-            b"<cpf:flux", b'<!DOCTYPE x [<!ENTITY e "Dupont">]><cpf:flux', 1), "doctype_forbidden"),
-        ("billion laughs", BILLION_LAUGHS, "doctype_forbidden"),
-        ("external entity", VALID.replace(
-            b"<cpf:flux", b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><cpf:flux', 1),
-         "doctype_forbidden"),
-        ("external DTD", VALID.replace(
-            b"<cpf:flux", b'<!DOCTYPE flux SYSTEM "http://127.0.0.1:9/x.dtd"><cpf:flux', 1),
-         "doctype_forbidden"),
-        ("parameter entity", VALID.replace(
-            b"<cpf:flux", b'<!DOCTYPE x [<!ENTITY % p SYSTEM "http://127.0.0.1:9/p">%p;]><cpf:flux',
-            1), "doctype_forbidden"),
-        ("DOCTYPE after a comment", VALID.replace(
-            b"<cpf:flux", b"<!-- hello --><!DOCTYPE flux><cpf:flux", 1), "doctype_forbidden"),
-        ("undeclared entity reference", VALID.replace(b"Dupont", b"&xxe;"), "entity_forbidden"),
-        ("truncated in a passage", VALID[: len(VALID) // 2], "truncated"),
-        ("truncated before the root closes", VALID[: VALID.rindex(b"</cpf:flux>")], "truncated"),
-        ("truncated inside the last end tag", VALID[: VALID.rindex(b"</cpf:flux>") + 5],
-         "truncated"),
-        ("garbage", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "encoding"),
-        ("text garbage", b"this is not xml at all", "not_well_formed"),
-        ("empty", b"", "empty"),
-        ("only whitespace", b" \n\t\n", "empty"),
-        ("XML 1.1", VALID.replace(b'version="1.0"', b'version="1.1"'), "xml_version"),
-        ("two roots", VALID + VALID[VALID.index(b"<cpf:flux"):], "not_well_formed"),
-        ("wrong namespace", VALID.replace(b"urn:cdc:cpf:pc5:schema:1.0.0", b"urn:cdc:x"), "schema"),
-        ("second certificateur", VALID.replace(
-            b"</cpf:certificateur>",
-            b"</cpf:certificateur><cpf:certificateur><cpf:idClient>CERT0002</cpf:idClient>"
-            b"<cpf:idContrat>X</cpf:idContrat><cpf:certifications/></cpf:certificateur>"), "schema"),
-        ("dictionary's bracketed enumeration", document([passage(modalitesInscription={
-            "modaliteAcces": "EQUIVALENCE_(DIPLOME_ETRANGER)"})]), "schema"),
-        ("xsi:nil without xsi declared", VALID.replace(
-            b' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"', b""), "not_well_formed"),
-        ("XInclude is not processed", document([passage(verbatim=None) if False else passage()])
-         .replace(b"<cpf:passageCertifications>",
-                  b'<cpf:passageCertifications><xi:include xmlns:xi="http://www.w3.org/2001/'
-                  b'XInclude" href="file:///etc/passwd" parse="text"/>'), "schema"),
-    ],
-)
+@pytest.mark.parametrize(("name", "data", "expected"), CASES)
 def test_refused(name: str, data: bytes, expected: str) -> None:
     assert expected in codes(data)
 
@@ -162,3 +88,48 @@ def test_positions_of_byte_level_problems() -> None:
     result = check(VALID.replace(b"<cpf:flux", b"<!DOCTYPE x><cpf:flux", 1))
     [problem] = result.errors
     assert (problem.line, problem.column) == (2, 1)
+
+
+def test_a_text_made_of_many_references_is_refused_before_libxml2_sees_it() -> None:
+    # 2 million references took libxml2's streaming validation half a minute (n² appends).
+    from ingestion.gate import MAX_PIECES
+
+    data = VALID.replace(b"<cpf:idFlux>flux-test-1</cpf:idFlux>",
+                         b"<cpf:idFlux>" + b"&#65;" * (MAX_PIECES + 1) + b"</cpf:idFlux>")
+    assert codes(data) == ["resource_limit"]
+    for piece in (b"A<!---->", b"<![CDATA[A]]>", b"A<?p?>"):
+        split = VALID.replace(b"<cpf:idFlux>flux-test-1</cpf:idFlux>",
+                              b"<cpf:idFlux>" + piece * (MAX_PIECES + 1) + b"</cpf:idFlux>")
+        assert codes(split) == ["resource_limit"], piece
+
+
+def test_the_longest_real_texts_with_every_character_escaped_are_fine() -> None:
+    # 255 characters (the schema's longest text), all as references, in every passage.
+    escaped = Raw("<cpf:verbatim>" + "&#233;" * 255 + "</cpf:verbatim>")
+    data = document([passage(f"P-{i}", verbatim=escaped) for i in range(200)])
+    result = check(data)
+    assert result.schema_valid, result.errors
+
+
+def test_markup_limits_hold_across_any_chunking() -> None:
+    from ingestion.errors import FileRejected
+    from ingestion.gate import MAX_PIECES, MAX_RUN, MarkupLimits
+
+    def feed(data: bytes, size: int) -> None:
+        limits = MarkupLimits()
+        for i in range(0, len(data), size):
+            limits.feed(data[i:i + size])
+
+    many = b"<a>" + b"&amp;" * (MAX_PIECES + 1) + b"</a>"
+    just = b"<a>" + b"&amp;" * MAX_PIECES + b"</a><b>" + b"&amp;" * MAX_PIECES + b"</b>"
+    long_run = b"<a>" + b"x" * (MAX_RUN + 1) + b"</a>"
+    for size in (1, 7, 4096, 1 << 20):
+        if size < 4096 or len(long_run) > size:
+            with pytest.raises(FileRejected):
+                feed(long_run, size)
+        with pytest.raises(FileRejected):
+            feed(many, size)
+        feed(just, size)  # each text at the limit: fine
+    attributes = b"<a " + b"".join(b'x%d="" ' % i for i in range(MAX_PIECES + 1)) + b"/>"
+    with pytest.raises(FileRejected):
+        feed(attributes, 65536)

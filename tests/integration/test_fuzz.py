@@ -1,0 +1,52 @@
+"""A short run of the flux fuzzer (the long one is `make fuzz`), and the replay of every
+input it ever found (tests/data/fuzz-regressions/)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fuzz import seeds
+from tests.fuzz.invariants import check
+
+REGRESSIONS = Path(__file__).parent.parent / "data" / "fuzz-regressions"
+ROOT = Path(__file__).parent.parent.parent
+SECONDS = 20
+
+
+@pytest.mark.slow
+def test_a_short_fuzzing_run_finds_nothing(tmp_path: Path) -> None:
+    seed_dir, corpus = tmp_path / "seeds", tmp_path / "corpus"
+    corpus.mkdir()
+    seeds.write(seed_dir)
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.fuzz.flux_fuzzer", f"-max_total_time={SECONDS}",
+         "-max_len=65536", "-timeout=10", "-rss_limit_mb=1024",
+         f"-dict={ROOT / 'tests/fuzz/flux.dict'}", f"-artifact_prefix={tmp_path}/",
+         str(corpus), str(seed_dir)],
+        cwd=ROOT, capture_output=True, text=True, timeout=SECONDS + 120, check=False)
+    findings = sorted(p.name for p in tmp_path.glob("crash-*")) + sorted(
+        p.name for p in tmp_path.glob("timeout-*"))
+    assert done.returncode == 0 and not findings, (findings, done.stderr[-3000:])
+    runs = int(re.search(r"Done (\d+) runs", done.stderr).group(1))  # type: ignore[union-attr]
+    assert runs > 1000, done.stderr[-2000:]
+    assert len(list(corpus.iterdir())) > 0  # coverage feedback kept new inputs
+
+
+def test_the_oracle_catches_an_unstable_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ingestion.errors
+
+    monkeypatch.setattr("tests.fuzz.invariants.READER_CODES",
+                        ingestion.errors.READER_CODES - {"empty"})
+    with pytest.raises(AssertionError, match="unstable codes"):
+        check(b"")
+
+
+@pytest.mark.parametrize("path", sorted(REGRESSIONS.glob("*.xml")), ids=lambda p: p.name)
+def test_every_past_finding_stays_fixed(path: Path) -> None:
+    result = check(path.read_bytes())
+    assert [p.code for p in result.errors][-1:] == ["resource_limit"]
