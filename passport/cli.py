@@ -104,7 +104,11 @@ def main(ctx: click.Context) -> None:
     """Skills passport backend: certifier flux ingestion and the passport API."""
     ctx.call_on_close(ctx.ensure_object(CliContext).close)
     level = os.environ.get("PASSPORT_LOG_LEVEL", "WARNING").upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if log_file := os.environ.get("PASSPORT_LOG_FILE"):
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8", delay=True))
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        handlers=handlers)
 
 
 # -- db ---------------------------------------------------------------------------------

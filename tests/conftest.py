@@ -9,6 +9,7 @@ empties every table afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -20,17 +21,17 @@ from click.testing import CliRunner
 from sqlalchemy.orm import Session, sessionmaker
 
 from passport.config import Settings
-from passport.db import make_engine, make_session_factory, utcnow
-from passport.journal.models import JournalEntry, JournalPurgePermit
+from passport.db import make_engine, make_session_factory
 from passport.migrate import upgrade
 from passport.models import Base
 from passport.nir import NirVault
+from tests.helpers import empty_tables
 
 DATA = Path(__file__).parent / "data"
 OFFICIAL_EXAMPLE = DATA / "official-example-v2.0.0.xml"
 
 #: The API fixtures (app, client, holder, providers…), also used by the browser tests.
-pytest_plugins = ["tests.api.fixtures"]
+pytest_plugins = ["tests.api.fixtures", "tests.privacy"]
 
 
 def production_environment() -> dict[str, str]:
@@ -125,25 +126,19 @@ def db(engine: sa.Engine) -> Iterator[Session]:
             yield session
         finally:
             session.close()
+            from tests.privacy import SESSION  # the plugin, registered above
+
+            with contextlib.suppress(sa.exc.DBAPIError):  # a transaction the test broke
+                SESSION.dump(conn, "db fixture", Base.metadata.sorted_tables)
             outer.rollback()
 
 
 def _empty_all_tables(engine: sa.Engine) -> None:
-    tables = list(reversed(Base.metadata.sorted_tables))
-    with engine.begin() as conn:
-        # The journal is append-only: only a purge permit lets its rows go.
-        conn.execute(JournalPurgePermit.__table__.insert().values(granted_at=utcnow()))
-        conn.execute(JournalEntry.__table__.delete())
-        if engine.dialect.name == "postgresql":
-            names = ", ".join(f'"{t.name}"' for t in tables)
-            conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
-        else:
-            for table in tables:
-                conn.execute(table.delete())
-            if conn.exec_driver_sql(
-                "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'"
-            ).first():
-                conn.exec_driver_sql("DELETE FROM sqlite_sequence")
+    from tests.privacy import SESSION  # the plugin, registered above
+
+    with engine.connect() as conn:
+        SESSION.dump(conn, "committed data", Base.metadata.sorted_tables)
+    empty_tables(engine)
 
 
 @pytest.fixture

@@ -77,3 +77,26 @@ def passages(factory: sessionmaker[Session]) -> list[Passage]:
 def count(factory: sessionmaker[Session], model: type) -> int:
     with unit_of_work(factory) as session:
         return int(session.scalar(sa.select(sa.func.count()).select_from(model)) or 0)
+
+
+def empty_tables(engine: sa.Engine, keep: frozenset[str] = frozenset()) -> None:
+    """Delete every row of every table but ``keep`` (identities restart at 1)."""
+    from passport.db import utcnow
+    from passport.journal.models import JournalEntry, JournalPurgePermit
+    from passport.models import Base
+
+    tables = [t for t in reversed(Base.metadata.sorted_tables) if t.name not in keep]
+    with engine.begin() as conn:
+        # The journal is append-only: only a purge permit lets its rows go.
+        conn.execute(JournalPurgePermit.__table__.insert().values(granted_at=utcnow()))
+        conn.execute(JournalEntry.__table__.delete())
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        else:
+            for table in tables:
+                conn.execute(table.delete())
+            if not keep and conn.exec_driver_sql(
+                "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'"
+            ).first():
+                conn.exec_driver_sql("DELETE FROM sqlite_sequence")

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import privacy
+
 PASSPORT = str(Path(sys.executable).with_name("passport"))
 
 
@@ -79,6 +81,7 @@ class Worker:
         """SIGKILL to the whole group: the worker and its pool processes, mid-job."""
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(10)
+        privacy.SESSION.scan_file("child process logs", self.log)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -88,4 +91,5 @@ class Worker:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(10)
+        privacy.SESSION.scan_file("child process logs", self.log)
         self.handle.close()
