@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
-from flask_smorest import Api
 
 from passport.config import Settings
 from passport.db import make_engine, make_session_factory
@@ -111,7 +110,7 @@ def _register_api(app: Flask) -> None:
     from passport.sharing.api import blp as shares
     from passport.sharing.pages import bp as share_pages
 
-    api = Api(app)
+    api = web_errors.ProblemApi(app)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                        "description": "Access token from /oauth/token (ES256, RFC 9068)"})

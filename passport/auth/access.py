@@ -201,8 +201,8 @@ def protect(*, scopes: Iterable[str] = (), roles: Iterable[Role] = (),
         manual = apidoc.setdefault("manual_doc", {})
         manual["security"] = [{"bearerAuth": sorted(rule.scopes)}]
         responses = manual.setdefault("responses", {})
-        responses.setdefault("401", {"description": "Missing, invalid or expired token"})
-        responses.setdefault("403", {"description": "Scope or role not allowed"})
+        responses.setdefault("401", "UNAUTHORIZED")  # problem+json (passport.web.errors)
+        responses.setdefault("403", "FORBIDDEN")
         return cast(F, wrapper)
 
     return decorate

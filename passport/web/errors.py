@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import marshmallow as ma
 from flask import Flask, Response, json, request
+from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
 from passport import errors
@@ -47,6 +49,42 @@ _CODE_BY_STATUS = {
     500: "internal_error",
     503: "unavailable",
 }
+
+
+class ProblemErrorSchema(ma.Schema):
+    """One field problem of a ``validation_failed`` answer."""
+
+    source = ma.fields.String(metadata={"description": "json, query, headers, path, files…"})
+    field = ma.fields.String()
+    messages = ma.fields.Raw(metadata={"description": "Messages, by field for nested input"})
+
+
+class ProblemSchema(ma.Schema):
+    """An RFC 9457 problem; ``code`` is stable, to switch on."""
+
+    class Meta:
+        unknown = ma.INCLUDE  # RFC 9457 extension members (e.g. retry_after, scope)
+
+    type = ma.fields.String(required=True)
+    title = ma.fields.String(required=True)
+    status = ma.fields.Integer(required=True)
+    code = ma.fields.String(required=True)
+    instance = ma.fields.String(allow_none=True)
+    detail = ma.fields.String()
+    errors = ma.fields.List(ma.fields.Nested(ProblemErrorSchema))
+
+
+class ProblemApi(Api):
+    """flask-smorest's Api, documenting error answers as what they are: problem+json."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_responses(self) -> None:
+        self.DEFAULT_RESPONSE_CONTENT_TYPE = PROBLEM_JSON  # error responses only
+        try:
+            super()._register_responses()
+        finally:
+            del self.DEFAULT_RESPONSE_CONTENT_TYPE
 
 
 def problem(

@@ -79,3 +79,70 @@ def test_kill_9_mid_file_leaves_nothing_and_the_rerun_completes(
         assert deposit.attempts == 2
         assert (deposit.passages_ok, deposit.passages_ko) == (expected["ok"], expected["ko"])
     assert count(committed, Passage) == expected["ok"]
+
+
+#: What one ingestion writes; the identity directory and the holders stay between rounds.
+KEPT = frozenset({"identity_records", "training_files", "holders", "nir_aliases", "certifications",
+                  "certifiers", "certifier_contracts", "mandates"})
+ROUNDS = 20
+
+
+def test_kill_9_at_20_random_points_leaves_none_or_all(
+    committed: sessionmaker[Session], engine: sa.Engine, database_url: str, tmp_path: Path
+) -> None:
+    """Twenty runs of one file, each killed at a random moment of a whole run's length
+    (reading, NIRisation, writing, committing, or already done), alternating the two
+    readers: each leaves either nothing of the file or all of it."""
+    from tests.helpers import empty_tables
+
+    rng = random.Random()
+    manifest = generate(tmp_path / "demo", holders=2000, passages=15_000, per_file=15_000,
+                        seed=rng.randrange(10**6))
+    expected = manifest["files"][-1]
+    envs = [cli_env(database_url, tmp_path, PASSPORT_INGEST_SUBPROCESS_MIN_BYTES=threshold,
+                    PASSPORT_INGEST_BATCH_SIZE="500") for threshold in ("-1", "0")]
+    for what, csv in (("identities", "identities.csv"), ("training-files", "training_files.csv")):
+        subprocess.run([PASSPORT, what, "import", str(tmp_path / "demo" / csv)], env=envs[0],
+                       check=True, capture_output=True)
+    flux = str(tmp_path / "demo" / expected["file"])
+    command = [PASSPORT, "flux", "ingest", flux, "--report-dir", str(tmp_path / "r")]
+
+    def stored() -> tuple[int, int, int]:
+        return (count(committed, Passage), count(committed, PassageKey),
+                count(committed, FluxReceipt))
+
+    started = time.monotonic()  # a whole run, to spread the kills over its length
+    subprocess.run(command, env=envs[1], check=True, capture_output=True, timeout=300)
+    whole = time.monotonic() - started
+    complete = stored()
+    assert complete[0] == expected["ok"]
+
+    outcomes = []
+    for round_ in range(ROUNDS):
+        empty_tables(engine, keep=KEPT)
+        assert stored() == (0, 0, 0)
+        at = rng.uniform(0.0, whole * 1.1)
+        process = subprocess.Popen(command, env=envs[round_ % 2], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        time.sleep(at)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        left = stored()
+        assert left in ((0, 0, 0), complete), f"kill at {at:.2f} s of {whole:.2f} s left {left}"
+        outcomes.append("all" if left == complete else "none")
+    print(f"\nwhole run {whole:.2f} s; {ROUNDS} kills: {outcomes.count('none')} left nothing, "
+          f"{outcomes.count('all')} came after the commit")
+    assert outcomes.count("none") >= ROUNDS // 2  # most kills did land mid-file
+
+    # A kill in the middle, then the next run completes the file.
+    empty_tables(engine, keep=KEPT)
+    process = subprocess.Popen(command, env=envs[1], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    time.sleep(whole / 2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert stored() == (0, 0, 0)
+    rerun = subprocess.run(command, env=envs[1], capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert stored() == complete
+    assert deposit_status(committed) is DepositStatus.TRAITE_AVEC_ERREURS
