@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from benchmarks.common import new_postgres_database
+from passport.analytics import service
 from passport.analytics.refresh import after_deposit, full_refresh
 from passport.analytics.service import Query, record, success_rates
 from passport.db import make_engine, make_session_factory, unit_of_work
@@ -124,17 +125,24 @@ def main() -> None:
     print(f"full refresh: {full.files:,} files → {full.cells:,} cells in {full.seconds:.1f} s",
           flush=True)
 
+    # Cold: every answer computed from the cells (the reuse cache emptied before each run),
+    # as after a refresh or for a question nobody asked since; warm: asked again.
     timings: dict[str, list[float]] = {}
+    warm: dict[str, list[float]] = {}
     for spec in QUERIES:
         name = json.dumps(spec, sort_keys=True)
-        for _ in range(args.runs):
+        for run in range(2 * args.runs):
+            if run < args.runs:
+                service._answers.clear()
             begin = time.perf_counter()
             with unit_of_work(factory) as db:
                 result = success_rates(db, Query(**spec), 20)
                 record(db, subject="bench", client_id="bench", endpoint="success-rates",
                        query=Query(**spec), result=result)
-            timings.setdefault(name, []).append((time.perf_counter() - begin) * 1000)
+            (timings if run < args.runs else warm).setdefault(name, []).append(
+                (time.perf_counter() - begin) * 1000)
     everything = [t for values in timings.values() for t in values]
+    everything_warm = [t for values in warm.values() for t in values]
 
     with engine.begin() as conn:
         generate(conn, args.files, 10_000, first_passage=passages + 1, deposit_id=2)
@@ -143,7 +151,8 @@ def main() -> None:
     incremental_s = time.perf_counter() - begin  # finding the holders included
     assert incremental is not None
 
-    print("\n| query | rows | p50 ms | p95 ms | p99 ms |\n|---|---:|---:|---:|---:|")
+    print("\n| query | rows | cold p50 ms | cold p95 ms | cold p99 ms | warm p99 ms |\n"
+          "|---|---:|---:|---:|---:|---:|")
     rows_of = {}
     with unit_of_work(factory) as db:
         for spec in QUERIES:
@@ -151,16 +160,20 @@ def main() -> None:
                 success_rates(db, Query(**spec), 20)["rows"])
     for name, values in timings.items():
         print(f"| `{name}` | {rows_of[name]:,} | {statistics.median(values):.1f} | "
-              f"{percentile(values, 0.95):.1f} | {percentile(values, 0.99):.1f} |")
+              f"{percentile(values, 0.95):.1f} | {percentile(values, 0.99):.1f} | "
+              f"{percentile(warm[name], 0.99):.1f} |")
     summary = {
         "files": args.files, "passages": passages, "generate_s": round(generated, 1),
         "full_refresh_s": round(full.seconds, 1), "cells": full.cells,
         "query_p50_ms": round(statistics.median(everything), 1),
         "query_p99_ms": round(percentile(everything, 0.99), 1),
+        "warm_query_p50_ms": round(statistics.median(everything_warm), 2),
+        "warm_query_p99_ms": round(percentile(everything_warm, 0.99), 2),
         "incremental_files": incremental.files, "incremental_s": round(incremental_s, 2),
     }
-    print(f"\nall queries: p50 {summary['query_p50_ms']} ms, p99 {summary['query_p99_ms']} ms "
-          "(target ≤ 50 ms)")
+    print(f"\nall queries, computed: p50 {summary['query_p50_ms']} ms, p99 "
+          f"{summary['query_p99_ms']} ms (target ≤ 50 ms); asked again: p50 "
+          f"{summary['warm_query_p50_ms']} ms, p99 {summary['warm_query_p99_ms']} ms")
     print(f"incremental refresh after a 10,000-passage deposit: {incremental.files:,} files "
           f"in {incremental_s:.2f} s ({full.seconds / incremental_s:.0f}× faster "
           "than the full refresh)")

@@ -98,11 +98,16 @@ class AnalyticsQuery(Base):
 
 
 class AnalyticsState(Base):
-    """When the aggregates were last rebuilt (one row)."""
+    """When the aggregates were last rebuilt (one row), and which state of them this is."""
 
     __tablename__ = "analytics_state"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    refreshed_at: Mapped[dt.datetime | None]
+    refreshed_at: Mapped[dt.datetime | None]  # last full refresh
     files: Mapped[int] = mapped_column(default=0)
     seconds: Mapped[float] = mapped_column(default=0.0)
+    #: Last change of the cells, full or incremental refresh.
+    updated_at: Mapped[dt.datetime | None]
+    #: Random, new at every change of the cells: answers computed from one generation can
+    #: be reused until the next (``service.success_rates`` caches by it).
+    generation: Mapped[str | None] = mapped_column(sa.String(32))

@@ -14,6 +14,7 @@ import calendar
 import datetime as dt
 import logging
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -284,6 +285,8 @@ def refresh_files(db: Session, file_ids: Iterable[int]) -> RefreshResult:
     if fresh:
         db.execute(sa.insert(fo), [vars(o) for o in fresh])
     written = _upsert(db, deltas)
+    if (state := db.get(AnalyticsState, 1)) is not None:
+        _changed(state)
     return RefreshResult(len(fresh), written, time.perf_counter() - started)
 
 
@@ -348,4 +351,10 @@ def _built(db: Session) -> bool:
 def _record(db: Session, files: int, seconds: float) -> None:
     state = db.get(AnalyticsState, 1) or AnalyticsState(id=1)
     state.refreshed_at, state.files, state.seconds = utcnow(), files, seconds
+    _changed(state)
     db.add(state)
+
+
+def _changed(state: AnalyticsState) -> None:
+    state.updated_at = utcnow()
+    state.generation = uuid.uuid4().hex

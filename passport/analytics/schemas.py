@@ -87,4 +87,7 @@ class SuccessRatesSchema(Schema):
     min_cell = fields.Integer(required=True)
     rows = fields.List(fields.Nested(RowSchema), required=True)
     total = fields.Nested(FiguresSchema, required=True)
-    refreshed_at = fields.DateTime(allow_none=True)
+    refreshed_at = fields.DateTime(allow_none=True, metadata={
+        "description": "Last full refresh of the aggregates"})
+    updated_at = fields.DateTime(allow_none=True, metadata={
+        "description": "Last change of the aggregates (full or incremental refresh)"})

@@ -239,3 +239,27 @@ def test_each_file_counts_once_at_every_grain() -> None:
         kept = {d for d, v in zip(DIMENSIONS, dims, strict=True) if v}
         assert kept == set(GRAINS[grain]) and year == 2024
     assert outcome.counters() == (0, 5)  # one in the cohort, one award 3 months after
+
+
+def test_answers_are_reused_until_the_cells_change(population: Factory) -> None:
+    from passport.analytics.models import AnalyticsState
+    from passport.analytics.refresh import refresh_files
+    from passport.records.models import Passage
+    from passport.training.models import TrainingFile
+
+    first = rates(population, year_from=2024, year_to=2024)
+    assert rates(population, year_from=2024, year_to=2024) is first  # reused as it is
+    assert rates(population, year_from=2024, year_to=2024, window_months=18) is not first
+    assert rows_by(first, "certification")["RNCP37488"]["successes"] == 2
+    # A withdrawal reaches the cells through an incremental refresh: a new generation.
+    with unit_of_work(population) as db:
+        before = db.get(AnalyticsState, 1).generation
+        db.execute(sa.update(Passage).values(withdrawn_at=sa.func.now()))
+        refresh_files(db, db.scalars(sa.select(TrainingFile.id)).all())
+        assert db.get(AnalyticsState, 1).generation != before
+    after = rates(population, year_from=2024, year_to=2024)
+    assert after is not first
+    # No success left: the cell is now hidden (0 successes is under the threshold of 1).
+    assert rows_by(after, "certification")["RNCP37488"]["suppression"] == "primary"
+    assert after["updated_at"] > first["updated_at"]
+    assert after["refreshed_at"] == first["refreshed_at"]  # no full refresh since
