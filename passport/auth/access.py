@@ -148,8 +148,6 @@ def authenticate(scopes: Iterable[str] = ()) -> Actor:
     except JoseError as exc:
         raise _deny(401, "invalid_token", f"Token rejected ({exc.error}: {exc.description})"
                     ) from None
-    if session().get(RevokedAccessToken, claims["jti"]) is not None:
-        raise _deny(401, "invalid_token", "Token revoked")
     granted = frozenset(str(claims.get("scope", "")).split())
     missing = [s for s in scopes if s not in granted]
     if missing:
@@ -160,17 +158,31 @@ def authenticate(scopes: Iterable[str] = ()) -> Actor:
     except ValueError:
         raise _deny(401, "invalid_token", "Token carries no known role") from None
     actor = Actor(role, claims["sub"], claims["client_id"], granted, claims["jti"], claims=claims)
+    # One round trip: the token's subject and whether the token was revoked.
+    revoked = (sa.select(RevokedAccessToken.jti).where(RevokedAccessToken.jti == claims["jti"])
+               .exists())
     if role is Role.CERTIFIER:
-        client = session().get(OAuthClient, claims["client_id"])
+        client, is_revoked = session().execute(
+            sa.select(OAuthClient, revoked).where(OAuthClient.client_id == claims["client_id"])
+        ).first() or (None, False)
+        _check_revoked(is_revoked)
         if client is None or client.disabled_at is not None or client.role is not Role.CERTIFIER:
             raise _deny(401, "invalid_token", "Client unknown or disabled")
         return Actor(role, actor.subject, actor.client_id, granted, actor.jti,
                      certifier_bcr=client.client_id, claims=claims)
-    account = session().scalar(sa.select(Account).where(Account.public_id == claims["sub"]))
+    account, is_revoked = session().execute(
+        sa.select(Account, revoked).where(Account.public_id == claims["sub"])
+    ).first() or (None, False)
+    _check_revoked(is_revoked)
     if account is None or account.role is not role:
         raise _deny(401, "invalid_token", "Account unknown")
     return Actor(role, actor.subject, actor.client_id, granted, actor.jti, account=account,
                  claims=claims)
+
+
+def _check_revoked(revoked: bool) -> None:
+    if revoked:
+        raise _deny(401, "invalid_token", "Token revoked")
 
 
 def current_actor() -> Actor:

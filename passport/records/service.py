@@ -137,6 +137,19 @@ def _bounds(page: int, page_size: int) -> tuple[int, int]:
     return page, page_size
 
 
+def _page(db: Session, query: Any, order: tuple[Any, ...], page: int, page_size: int
+          ) -> tuple[list[Any], int]:
+    """One page of ``query``'s rows and the total, in one round trip (the total rides on
+    each row as a window count; a page past the end asks for it alone)."""
+    rows = db.execute(query.add_columns(sa.func.count().over().label("total"))
+                      .order_by(*order).limit(page_size).offset((page - 1) * page_size)).all()
+    if rows:
+        return [tuple(row)[:-1] for row in rows], int(rows[0][-1])
+    total = db.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0 \
+        if page > 1 else 0
+    return [], total
+
+
 def certifications(db: Session, holder_id: int, *, page: int = 1, page_size: int = 50,
                    include_withdrawn: bool = False, include_hidden: bool = True) -> Page:
     """A page of the holder's attested items, newest validity first (one query + a count)."""
@@ -146,11 +159,8 @@ def certifications(db: Session, holder_id: int, *, page: int = 1, page_size: int
         query = query.where(Passage.withdrawn_at.is_(None))
     if not include_hidden:
         query = query.where(Passage.hidden.is_(False))
-    total = db.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
-    rows = db.execute(
-        query.order_by(Passage.date_debut_validite.desc(), Passage.id.desc())
-        .limit(page_size).offset((page - 1) * page_size)
-    ).all()
+    rows, total = _page(db, query, (Passage.date_debut_validite.desc(), Passage.id.desc()),
+                        page, page_size)
     return Page(referentials.enrich(db, [certification_item(*row) for row in rows]), page,
                 page_size, total)
 
@@ -164,13 +174,10 @@ def declarations(db: Session, holder_id: int, *, page: int = 1, page_size: int =
         query = query.where(Declaration.hidden.is_(False))
     if kind:
         query = query.where(Declaration.kind == DeclarationKind(kind))
-    total = db.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
-    rows = db.scalars(
-        query.order_by(sa.func.coalesce(Declaration.end_date, Declaration.start_date).desc(),
-                       Declaration.id.desc())
-        .limit(page_size).offset((page - 1) * page_size)
-    ).all()
-    return Page([declaration_item(d) for d in rows], page, page_size, total)
+    rows, total = _page(db, query, (sa.func.coalesce(Declaration.end_date,
+                                                     Declaration.start_date).desc(),
+                                    Declaration.id.desc()), page, page_size)
+    return Page([declaration_item(d) for (d,) in rows], page, page_size, total)
 
 
 def passport(db: Session, actor: Actor, *, certifications_page: int = 1,
