@@ -265,9 +265,10 @@ def _group(query: Query, key: tuple[Any, ...], labels: dict[str, str]) -> dict[s
 #: Answers by (query, threshold), with the generation of the cells they come from.  The
 #: cells only change at a refresh, which draws a new generation: an answer is reused until
 #: then (a national listing costs 0.1–0.3 s to compute, a few microseconds to reuse).
+#: Bounded by rows (about 1 kB each), least recently used first out.
 _answers: OrderedDict[tuple[Query, int], tuple[str, dict[str, Any]]] = OrderedDict()
 _answers_lock = threading.Lock()
-CACHED_ANSWERS = 128
+CACHED_ROWS = 40_000
 
 
 def success_rates(db: Session, query: Query, min_cell: int) -> dict[str, Any]:
@@ -286,8 +287,10 @@ def success_rates(db: Session, query: Query, min_cell: int) -> dict[str, Any]:
     if generation is not None:
         with _answers_lock:
             _answers[key] = (generation, result)
-            while len(_answers) > CACHED_ANSWERS:
-                _answers.popitem(last=False)
+            rows = sum(len(answer["rows"]) + 1 for _, answer in _answers.values())
+            while rows > CACHED_ROWS and len(_answers) > 1:
+                _, (_, evicted) = _answers.popitem(last=False)
+                rows -= len(evicted["rows"]) + 1
     return result
 
 

@@ -263,3 +263,13 @@ def test_answers_are_reused_until_the_cells_change(population: Factory) -> None:
     assert rows_by(after, "certification")["RNCP37488"]["suppression"] == "primary"
     assert after["updated_at"] > first["updated_at"]
     assert after["refreshed_at"] == first["refreshed_at"]  # no full refresh since
+
+
+def test_reused_answers_are_bounded_by_their_rows(population: Factory,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(service, "CACHED_ROWS", 1)
+    first = rates(population, year_from=2024, year_to=2024)
+    assert rates(population, year_from=2024, year_to=2024) is first  # the last one stays
+    rates(population, year_from=2024, year_to=2024, window_months=18)
+    again = rates(population, year_from=2024, year_to=2024)
+    assert again is not first and again == first  # evicted, computed again, same figures
