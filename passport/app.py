@@ -12,7 +12,8 @@ from passport.config import Settings
 from passport.db import make_engine, make_session_factory
 from passport.web import db as web_db
 from passport.web import errors as web_errors
-from passport.web.converters import IdConverter
+from passport.web import guards as web_guards
+from passport.web.converters import Id32Converter, IdConverter
 
 
 def create_app(
@@ -25,12 +26,14 @@ def create_app(
     settings = settings or Settings.from_env()
     app = Flask(__name__, instance_path=str(settings.instance_dir.resolve()))
     app.url_map.converters["int"] = IdConverter  # before any route is added
+    app.url_map.converters["id32"] = Id32Converter
     _configure(app, settings, overrides)
     _init_database(app, settings)
     _init_auth(app, settings)
     _register_api(app)
     # After flask-smorest, whose own HTTPException handler this one replaces.
     web_errors.init_app(app)
+    web_guards.init_app(app)
     return app
 
 

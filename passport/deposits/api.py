@@ -116,7 +116,7 @@ def _location(deposit: Deposit) -> str:
     return url_for("certifier.DepositResource", deposit_id=deposit.id)
 
 
-@blp.route("/certifier/deposits/<int:deposit_id>")
+@blp.route("/certifier/deposits/<id32:deposit_id>")
 class DepositResource(MethodView):
     """One deposit."""
 
@@ -127,7 +127,7 @@ class DepositResource(MethodView):
         return insight.deposit(session(), current_actor(), deposit_id)
 
 
-@blp.route("/certifier/deposits/<int:deposit_id>/report")
+@blp.route("/certifier/deposits/<id32:deposit_id>/report")
 class DepositReport(MethodView):
     """The processing report ("accusé de traitement")."""
 

@@ -49,3 +49,49 @@ def test_huge_ids_in_bodies_are_refused(client: FlaskClient, holder: dict[str, A
     response = client.post(path, json=body, headers=bearer(holder["token"]))
     assert response.status_code == 422, response.get_data(as_text=True)  # was 500
     assert response.json["code"] == "validation_failed"
+
+
+@pytest.mark.parametrize("suffix", ["", "/report"])
+def test_deposit_ids_beyond_32_bits_are_unknown(app: Any, client: FlaskClient,
+                                                committed: Any, suffix: str) -> None:
+    # deposits.id is an INTEGER: on PostgreSQL 2**31 was "integer out of range", a 500
+    # (found by tests/api/test_contract.py on PostgreSQL).
+    from passport.db import unit_of_work
+    from tests.api.fixtures import CERTIFIER
+    from tests.oauth import mint
+
+    with unit_of_work(committed) as db:
+        token = mint(app, db, None, client_id=CERTIFIER)
+    for deposit_id in (2**31, 2**40):
+        response = client.get(f"/api/v1/certifier/deposits/{deposit_id}{suffix}",
+                              headers=bearer(token))
+        assert response.status_code == 404, response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("get", "/api/v1/me/passport/certifications?status=a%00b", None),
+    ("get", "/api/v1/me/declarations?kind=%00", None),
+    ("post", "/api/v1/me/declarations", {"kind": "skill", "title": "Soudure\u0000"}),
+])
+def test_nul_characters_are_refused_before_the_database(
+    client: FlaskClient, holder: dict[str, Any], method: str, path: str, body: Any
+) -> None:
+    # PostgreSQL text cannot hold U+0000: it was a 500 (found by the contract test on
+    # PostgreSQL, in the certifier statistics' certification filter).
+    response = getattr(client, method)(path, json=body, headers=bearer(holder["token"]))
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert response.json["code"] == "nul_character"
+
+
+def test_nul_in_a_certifier_filter(app: Any, client: FlaskClient, committed: Any) -> None:
+    from passport.db import unit_of_work
+    from tests.api.fixtures import CERTIFIER
+    from tests.oauth import mint
+
+    with unit_of_work(committed) as db:
+        token = mint(app, db, None, client_id=CERTIFIER)
+    response = client.get("/api/v1/certifier/stats?certification=RNCP%0034762",
+                          headers=bearer(token))
+    assert response.status_code == 422 and response.json["code"] == "nul_character"
+    fine = client.get("/api/v1/certifier/stats?certification=RNCP34762", headers=bearer(token))
+    assert fine.status_code == 200
