@@ -10,6 +10,7 @@ body schema).  ``make fuzz-api`` runs the same over HTTP against ``passport serv
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,10 @@ from tests.helpers import empty_tables
 pytestmark = pytest.mark.slow
 
 EXAMPLES = 100
+#: CI draws the same cases every run (a red build must be reproducible); set
+#: PASSPORT_CONTRACT_EXPLORE=1 to draw new ones (that is how the NUL and 32-bit id 500s of
+#: tests/api/test_contract_regressions.py were found).
+EXPLORE = bool(os.environ.get("PASSPORT_CONTRACT_EXPLORE"))
 ANALYST = "analyste@example.gouv.fr"
 ADVISOR = "73282932000074:conseil@cep.example"
 CHECKS = [schemathesis.checks.not_a_server_error,
@@ -107,7 +112,7 @@ def test_every_operation_keeps_its_contract(path: str, method: str, served_schem
     calls = []
 
     @given(case=operation.as_strategy())
-    @settings(max_examples=EXAMPLES, deadline=None, database=None,
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=not EXPLORE,
               suppress_health_check=list(HealthCheck))
     def call(case: Any) -> None:
         calls.append(case.call_and_validate(headers=headers, checks=CHECKS).status_code)
