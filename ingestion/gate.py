@@ -140,10 +140,15 @@ def _scan_prolog(head: bytes, pos: int, *, at_eof: bool) -> None:
             _reject("not_well_formed", "Contenu inattendu avant l'élément racine.", line, column)
 
 
+#: Every byte but the ones that start a piece: ``&`` (a reference), ``!`` (``<!--``,
+#: ``<![CDATA[``), ``?`` (``<?``) and ``=`` (an attribute).  A ``!``, ``?`` or ``=`` in a
+#: text counts too: real texts have a few, never thousands.
+_NOT_PIECES = bytes(b for b in range(256) if b not in b"&!?=")
+
+
 def _pieces(data: bytes, start: int = 0, end: int | None = None) -> int:
-    end = len(data) if end is None else end
-    return (data.count(b"&", start, end) + data.count(b"<!", start, end)
-            + data.count(b"<?", start, end) + data.count(b"=", start, end))
+    part = data if start == 0 and end is None else data[start:end]
+    return len(part.translate(None, _NOT_PIECES))  # one pass at C speed
 
 
 def _last_tag_start(data: bytes) -> int:
