@@ -303,10 +303,12 @@ def after_deposit(factory: sessionmaker[Session], deposit_id: int) -> RefreshRes
     refresh repairs the aggregates."""
     try:
         with unit_of_work(factory, immediate=True) as db:
+            if not _built(db):  # first: finding the holders costs seconds on a big deposit
+                return None
             p = table_of(Passage)
             holders = [h for (h,) in db.execute(sa.select(p.c.holder_id).distinct().where(
                 sa.or_(p.c.deposit_id == deposit_id, p.c.withdrawn_by_deposit_id == deposit_id)))]
-            if not holders or not _built(db):
+            if not holders:
                 return None
             return refresh_files(db, holders_files(db, holders))
     except Exception:
