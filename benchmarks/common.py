@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 import uuid
 
+import requests
 import sqlalchemy as sa
 
 
@@ -17,3 +20,21 @@ def new_postgres_database(postgres_url: str, prefix: str) -> str:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     admin.dispose()
     return sa.engine.make_url(postgres_url).set(database=name).render_as_string(False)
+
+
+def wait_http(url: str, process: subprocess.Popen[bytes] | None = None,
+              timeout: float = 60) -> None:
+    """Wait until ``url`` answers 200 (the service started); fail if ``process`` (the
+    server) exits first or nothing answers within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process is not None and process.poll() is not None:
+            raise SystemExit(f"the server exited ({process.returncode}) before {url} answered")
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{url} did not answer")
+        time.sleep(0.2)

@@ -28,7 +28,7 @@ from typing import Any
 import requests
 import sqlalchemy as sa
 
-from benchmarks.common import new_postgres_database
+from benchmarks.common import new_postgres_database, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSPORT = str(Path(sys.executable).with_name("passport"))
@@ -54,19 +54,6 @@ def _prepare(env: dict[str, str], data: Path, manifest: dict[str, Any]) -> dict[
     for emitter in sorted({f["emitter"] for f in manifest["files"]}):
         secrets[emitter] = run("clients", "add", "--bcr", emitter).strip().splitlines()[-1]
     return secrets
-
-
-def _wait_http(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit(f"{url} did not answer")
-        time.sleep(0.2)
 
 
 def _token(base: str, client_id: str, secret: str) -> str:
@@ -107,7 +94,7 @@ def run_once(workers: int, data: Path, manifest: dict[str, Any], files: list[dic
                                stderr=subprocess.DEVNULL)
         pool = [Worker(env, work / f"worker-{workers}-{n}.log") for n in range(workers)]
         try:
-            _wait_http(f"{base}/health")
+            wait_http(f"{base}/health", web)
             for w in pool:
                 w.wait_ready()
             tokens = {e: _token(base, e, s) for e, s in secrets.items()}

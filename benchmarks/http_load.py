@@ -27,10 +27,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import requests
 import sqlalchemy as sa
 
-from benchmarks.common import new_postgres_database
+from benchmarks.common import new_postgres_database, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSPORT = str(Path(sys.executable).with_name("passport"))
@@ -116,19 +115,6 @@ def _wrk(base: str, targets: Path, duration: int, connections: int) -> dict[str,
     return result
 
 
-def _wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the server exited"
-        try:
-            if requests.get(url, timeout=1).ok:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(url)
-
-
 def run(postgres_url: str, holders: int, passages: int, duration: int, connections: int,
         sample: int) -> dict[str, Any]:
     from tests.workers import free_port
@@ -155,7 +141,7 @@ def run(postgres_url: str, holders: int, passages: int, duration: int, connectio
                                    "--workers", str(workers)], env=env, stdout=log,
                                   stderr=subprocess.STDOUT)
         try:
-            _wait_http(base + "/health", server)
+            wait_http(base + "/health", server)
             for name in SCENARIOS[1:]:  # warm every worker's caches and connections
                 _wrk(base, files[name], 3, connections)
             results = {}
