@@ -16,6 +16,7 @@ import json
 import sys
 from pathlib import Path
 
+from ingestion import DEFAULT_MAX_BYTES, DEFAULT_SUBPROCESS_MIN_BYTES
 from ingestion.pipeline import Source
 from ingestion.validate import validate
 
@@ -23,10 +24,10 @@ from ingestion.validate import validate
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ingestion", description=__doc__.split("\n")[0])
     parser.add_argument("files", nargs="+", type=Path)
-    parser.add_argument("--max-bytes", type=int, default=250 * 1024 * 1024,
+    parser.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES,
                         help="size limit (PASSPORT_MAX_UPLOAD_BYTES; default 250 MB)")
     parser.add_argument("--schema", choices=("1.1.2", "1.1.5"), default="1.1.5")
-    parser.add_argument("--subprocess-min-bytes", type=int, default=1024 * 1024,
+    parser.add_argument("--subprocess-min-bytes", type=int, default=DEFAULT_SUBPROCESS_MIN_BYTES,
                         help="files this big are read by a child process (-1: never)")
     args = parser.parse_args(argv)
     threshold = None if args.subprocess_min_bytes < 0 else args.subprocess_min_bytes

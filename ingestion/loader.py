@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ingestion import DEFAULT_MAX_BYTES, DEFAULT_SUBPROCESS_MIN_BYTES
 from ingestion.bulk import BulkWriter
 from ingestion.errors import FileProblem, FileRejected
 from ingestion.nirisation import Found, Nirisation
@@ -58,9 +59,9 @@ class IngestOptions:
 
     schema_version: str = "1.1.5"
     batch_size: int = 2000
-    max_bytes: int = 250 * 1024 * 1024
+    max_bytes: int = DEFAULT_MAX_BYTES
     #: Files at least this big are read in a child process (None: always in-process).
-    subprocess_min_bytes: int | None = 1024 * 1024
+    subprocess_min_bytes: int | None = DEFAULT_SUBPROCESS_MIN_BYTES
     #: Referential remarks (unknown code, certifier not on the sheet…) are KO, not warnings.
     referential_strict: bool = False
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ingestion import DEFAULT_MAX_BYTES, DEFAULT_SUBPROCESS_MIN_BYTES
+
 if TYPE_CHECKING:
     from ingestion.loader import IngestOptions
 
@@ -141,12 +143,12 @@ class Settings:
     nir_hmac_key: bytes = _DEV_HMAC_KEY
     nir_encryption_key_id: str = "dev"
     nir_encryption_keys: Mapping[str, bytes] = field(default_factory=lambda: {"dev": _DEV_ENC_KEY})
-    max_upload_bytes: int = 250 * 1024 * 1024
+    max_upload_bytes: int = DEFAULT_MAX_BYTES
     storage_dir: Path = Path("instance/storage")
     flux_schema: str = "1.1.5"
     ingest_batch_size: int = 2000
     #: Files at least this big are parsed in a child process (-1: never).
-    ingest_subprocess_min_bytes: int = 1024 * 1024
+    ingest_subprocess_min_bytes: int = DEFAULT_SUBPROCESS_MIN_BYTES
     log_level: str = "INFO"
     # -- identity and access --------------------------------------------------------
     #: Our issuer identifier (the public base URL of this service).
@@ -271,12 +273,12 @@ class Settings:
             nir_hmac_key=nir_hmac_key,
             nir_encryption_key_id=key_id,
             nir_encryption_keys=keys,
-            max_upload_bytes=_int(environ, "PASSPORT_MAX_UPLOAD_BYTES", 250 * 1024 * 1024),
+            max_upload_bytes=_int(environ, "PASSPORT_MAX_UPLOAD_BYTES", DEFAULT_MAX_BYTES),
             storage_dir=Path(environ.get("PASSPORT_STORAGE_DIR", str(instance_dir / "storage"))),
             flux_schema=flux_schema,
             ingest_batch_size=_int(environ, "PASSPORT_INGEST_BATCH_SIZE", 2000),
             ingest_subprocess_min_bytes=_int(
-                environ, "PASSPORT_INGEST_SUBPROCESS_MIN_BYTES", 1024 * 1024
+                environ, "PASSPORT_INGEST_SUBPROCESS_MIN_BYTES", DEFAULT_SUBPROCESS_MIN_BYTES
             ),
             log_level=environ.get("PASSPORT_LOG_LEVEL", "INFO"),
         )
