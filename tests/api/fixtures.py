@@ -76,10 +76,15 @@ def make_app(engine: object) -> Iterator[Any]:
 
     yield build
     for app in apps:
-        queue = app.extensions.get("passport.jobs")
-        if queue is not None and hasattr(queue, "shutdown"):
-            queue.shutdown()  # its sweeper must not outlive the test
-        app.extensions["passport.engine"].dispose()
+        dispose(app)
+
+
+def dispose(app: Flask) -> None:
+    """Stop what an app started: its in-process job queue and its database engine."""
+    queue = app.extensions.get("passport.jobs")
+    if queue is not None and hasattr(queue, "shutdown"):
+        queue.shutdown()  # its sweeper must not outlive the test
+    app.extensions["passport.engine"].dispose()
 
 
 @pytest.fixture

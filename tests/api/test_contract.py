@@ -31,6 +31,7 @@ from passport.cli import main
 from passport.config import Settings
 from passport.db import make_session_factory, unit_of_work
 from passport.models import Base
+from tests.api.fixtures import dispose
 from tests.helpers import empty_tables
 from tests.privacy import SESSION
 
@@ -89,10 +90,7 @@ def contract(engine: sa.Engine, database_url: str,
     try:
         yield Contract(app, tokens)
     finally:
-        queue = app.extensions.get("passport.jobs")
-        if queue is not None and hasattr(queue, "shutdown"):
-            queue.shutdown()
-        app.extensions["passport.engine"].dispose()
+        dispose(app)
         with engine.connect() as conn:  # everything the fuzzed calls wrote: scanned for NIRs
             SESSION.dump(conn, "contract fuzzing", Base.metadata.sorted_tables)
         empty_tables(engine)

@@ -51,17 +51,22 @@ def test_huge_ids_in_bodies_are_refused(client: FlaskClient, holder: dict[str, A
     assert response.json["code"] == "validation_failed"
 
 
-@pytest.mark.parametrize("suffix", ["", "/report"])
-def test_deposit_ids_beyond_32_bits_are_unknown(app: Any, client: FlaskClient,
-                                                committed: Any, suffix: str) -> None:
-    # deposits.id is an INTEGER: on PostgreSQL 2**31 was "integer out of range", a 500
-    # (found by tests/api/test_contract.py on PostgreSQL).
+@pytest.fixture
+def certifier_token(app: Any, committed: Any) -> str:
     from passport.db import unit_of_work
     from tests.api.fixtures import CERTIFIER
     from tests.oauth import mint
 
     with unit_of_work(committed) as db:
-        token = mint(app, db, None, client_id=CERTIFIER)
+        return mint(app, db, None, client_id=CERTIFIER)
+
+
+@pytest.mark.parametrize("suffix", ["", "/report"])
+def test_deposit_ids_beyond_32_bits_are_unknown(client: FlaskClient, certifier_token: str,
+                                                suffix: str) -> None:
+    # deposits.id is an INTEGER: on PostgreSQL 2**31 was "integer out of range", a 500
+    # (found by tests/api/test_contract.py on PostgreSQL).
+    token = certifier_token
     for deposit_id in (2**31, 2**40):
         response = client.get(f"/api/v1/certifier/deposits/{deposit_id}{suffix}",
                               headers=bearer(token))
@@ -83,13 +88,8 @@ def test_nul_characters_are_refused_before_the_database(
     assert response.json["code"] == "nul_character"
 
 
-def test_nul_in_a_certifier_filter(app: Any, client: FlaskClient, committed: Any) -> None:
-    from passport.db import unit_of_work
-    from tests.api.fixtures import CERTIFIER
-    from tests.oauth import mint
-
-    with unit_of_work(committed) as db:
-        token = mint(app, db, None, client_id=CERTIFIER)
+def test_nul_in_a_certifier_filter(client: FlaskClient, certifier_token: str) -> None:
+    token = certifier_token
     response = client.get("/api/v1/certifier/stats?certification=RNCP%0034762",
                           headers=bearer(token))
     assert response.status_code == 422 and response.json["code"] == "nul_character"

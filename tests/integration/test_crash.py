@@ -32,6 +32,13 @@ def cli_env(database_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
             "PASSPORT_INSTANCE_DIR": str(tmp_path / "instance"), **extra}
 
 
+def import_directory(env: dict[str, str], demo: Path) -> None:
+    """The demo's identity directory and training files, through the CLI."""
+    for what, csv in (("identities", "identities.csv"), ("training-files", "training_files.csv")):
+        subprocess.run([PASSPORT, what, "import", str(demo / csv)], env=env, check=True,
+                       capture_output=True)
+
+
 def deposit_status(factory: sessionmaker[Session]) -> DepositStatus | None:
     with unit_of_work(factory) as session:
         deposit = session.scalars(sa.select(Deposit).order_by(Deposit.id.desc())).first()
@@ -48,10 +55,7 @@ def test_kill_9_mid_file_leaves_nothing_and_the_rerun_completes(
     threshold = "-1" if reader == "in-process" else "0"
     env = cli_env(database_url, tmp_path, PASSPORT_INGEST_SUBPROCESS_MIN_BYTES=threshold,
                   PASSPORT_INGEST_BATCH_SIZE="500")
-    for what in ("identities", "training-files"):
-        csv = "identities.csv" if what == "identities" else "training_files.csv"
-        subprocess.run([PASSPORT, what, "import", str(tmp_path / "demo" / csv)], env=env,
-                       check=True, capture_output=True)
+    import_directory(env, tmp_path / "demo")
     flux = str(tmp_path / "demo" / expected["file"])
     process = subprocess.Popen([PASSPORT, "flux", "ingest", flux, "--report-dir",
                                 str(tmp_path / "r")], env=env, stdout=subprocess.DEVNULL,
@@ -101,9 +105,7 @@ def test_kill_9_at_20_random_points_leaves_none_or_all(
     expected = manifest["files"][-1]
     envs = [cli_env(database_url, tmp_path, PASSPORT_INGEST_SUBPROCESS_MIN_BYTES=threshold,
                     PASSPORT_INGEST_BATCH_SIZE="500") for threshold in ("-1", "0")]
-    for what, csv in (("identities", "identities.csv"), ("training-files", "training_files.csv")):
-        subprocess.run([PASSPORT, what, "import", str(tmp_path / "demo" / csv)], env=envs[0],
-                       check=True, capture_output=True)
+    import_directory(envs[0], tmp_path / "demo")
     flux = str(tmp_path / "demo" / expected["file"])
     command = [PASSPORT, "flux", "ingest", flux, "--report-dir", str(tmp_path / "r")]
 

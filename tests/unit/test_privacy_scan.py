@@ -20,7 +20,7 @@ NIR = PERSON_NIR
 
 
 def planted() -> privacy.Collector:
-    """A fresh collector wired like the session's, the session's own paused meanwhile."""
+    """A collector of its own, so that planted NIRs never reach the session's."""
     return privacy.Collector()
 
 
