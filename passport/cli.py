@@ -535,7 +535,7 @@ def analytics_refresh(cli: CliContext) -> None:
     from passport.analytics.refresh import full_refresh
 
     with cli.transaction() as session:
-        result = full_refresh(session)
+        result = full_refresh(session, cli.settings.analytics_min_cell)
     err.print(f"analytics: {result.files:,} training files → {result.cells:,} cells in "
               f"{result.seconds:.1f} s")
 

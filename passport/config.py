@@ -99,6 +99,8 @@ UPSTREAM_SCOPES = {
 }
 
 
+#: Default disclosure threshold of the analytics (``PASSPORT_ANALYTICS_MIN_CELL``).
+ANALYTICS_MIN_CELL = 20
 ACR_LEVELS = ("eidas1", "eidas2", "eidas3")
 
 
@@ -202,7 +204,7 @@ class Settings:
     pdf_seal_cert_pem: str | None = None
     # -- analytics -------------------------------------------------------------------
     #: Statistical disclosure control: cells under this many people are suppressed.
-    analytics_min_cell: int = 20
+    analytics_min_cell: int = ANALYTICS_MIN_CELL
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -264,7 +266,7 @@ class Settings:
             recover_every_seconds=_int(environ, "PASSPORT_RECOVER_EVERY_SECONDS", 60),
             validate_rate_per_minute=_int(environ, "PASSPORT_VALIDATE_RATE_PER_MINUTE", 10),
             referential_strict=_bool(environ, "PASSPORT_REFERENTIAL_STRICT", False),
-            analytics_min_cell=_int(environ, "PASSPORT_ANALYTICS_MIN_CELL", 20),
+            analytics_min_cell=_int(environ, "PASSPORT_ANALYTICS_MIN_CELL", ANALYTICS_MIN_CELL),
             pdf_seal_key_pem=_pem("PASSPORT_PDF_SEAL_KEY", environ.get("PASSPORT_PDF_SEAL_KEY")),
             pdf_seal_cert_pem=_pem("PASSPORT_PDF_SEAL_CERT",
                                    environ.get("PASSPORT_PDF_SEAL_CERT")),

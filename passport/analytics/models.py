@@ -66,6 +66,12 @@ cells = sa.Table(
     sa.Column("cohort", sa.Integer, nullable=False, server_default="0"),
     sa.Column("abandoned", sa.Integer, nullable=False, server_default="0"),
     *(sa.Column(name, sa.Integer, nullable=False, server_default="0") for name in DELAY_COLUMNS),
+    # Disclosure control of the national listings, decided at refresh (roll-up grains
+    # only; ``base`` cells keep 0): bit i is set when the cell is hidden in its year, at
+    # its grain, for the window ``service.WINDOWS[i]`` (``hidden``), and when that is a
+    # secondary suppression (``secondary``).  Valid for ``AnalyticsState.min_cell``.
+    sa.Column("hidden", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("secondary", sa.Integer, nullable=False, server_default="0"),
     sa.UniqueConstraint("grain", *DIMENSIONS, "year"),
     sa.Index(None, "grain", "siret", "year"),
     sa.Index(None, "grain", "route", "year"),
@@ -111,3 +117,6 @@ class AnalyticsState(Base):
     #: Random, new at every change of the cells: answers computed from one generation can
     #: be reused until the next (``service.success_rates`` caches by it).
     generation: Mapped[str | None] = mapped_column(sa.String(32))
+    #: The disclosure threshold the cells' ``hidden`` flags were decided with (None: not
+    #: decided yet, every answer is then worked out from the counts).
+    min_cell: Mapped[int | None]

@@ -34,6 +34,8 @@ from passport.analytics.models import (
     LineageKey,
     cells,
 )
+from passport.analytics.service import national_flags
+from passport.config import ANALYTICS_MIN_CELL
 from passport.db import analyze, membership, table_of, unit_of_work, utcnow
 from passport.records.models import Passage
 from passport.referentials.models import Certification, Sheet
@@ -91,6 +93,14 @@ class Outcome:
         if self.delay_months is not None and self.delay_months <= MAX_DELAY_MONTHS:
             return 0, 2 + self.delay_months
         return (0,)
+
+    def add_to(self, vectors: defaultdict[tuple[Any, ...], Vector], sign: int = 1) -> None:
+        """Count this file in (or, with ``sign`` −1, out of) its cell at every grain."""
+        counters = self.counters()
+        for key in self.cells():
+            vector = vectors[key]
+            for i in counters:
+                vector[i] += sign
 
     def cells(self) -> tuple[tuple[Any, ...], ...]:
         """The cell of this file at each grain (see `GRAINS`)."""
@@ -221,8 +231,10 @@ class RefreshResult:
     seconds: float
 
 
-def full_refresh(db: Session) -> RefreshResult:
-    """Rebuild lineage keys, outcomes and cells from the training files and passages."""
+def full_refresh(db: Session, min_cell: int | None = None) -> RefreshResult:
+    """Rebuild lineage keys, outcomes and cells from the training files and passages, and
+    decide the national listings' disclosure at ``min_cell`` (default: the threshold of
+    the last refresh)."""
     started = time.perf_counter()
     _lock(db)
     rebuild_lineage(db)
@@ -239,28 +251,35 @@ def full_refresh(db: Session) -> RefreshResult:
         batch.append((outcome.training_file_id, outcome.cert_type, outcome.cert_code,
                       outcome.siret, outcome.route, outcome.year, outcome.abandoned,
                       outcome.delay_months))
-        counters = outcome.counters()
-        for key in outcome.cells():
-            total = totals[key]
-            for i in counters:
-                total[i] += 1
+        outcome.add_to(totals)
         if len(batch) >= 10_000:
             writer.write(batch)
             batch.clear()
     writer.write(batch)
-    # The cells were emptied above: a plain bulk insert (COPY), no conflict to handle.
-    cell_writer = BulkWriter(db, "analytics_cells", (
-        "grain", *DIMENSIONS, "year", "cohort", "abandoned", *DELAY_COLUMNS))
-    rows = [(grain, *dims, int(year), *vector) for (grain, *dims, year), vector in totals.items()]
-    for start in range(0, len(rows), 10_000):
-        cell_writer.write(rows[start:start + 10_000])
-    written = len(rows)
+    if min_cell is None:
+        state = db.get(AnalyticsState, 1)
+        min_cell = state.min_cell if state is not None and state.min_cell else ANALYTICS_MIN_CELL
+    written = write_cells(db, totals, min_cell)
     seconds = time.perf_counter() - started
-    _record(db, files, seconds)
+    _record(db, files, seconds, min_cell)
     analyze(db, "analytics_file_outcomes", "analytics_cells")
     log.info("analytics: full refresh of %s files into %s cells in %.1f s", files, written,
              seconds)
     return RefreshResult(files, written, seconds)
+
+
+def write_cells(db: Session, totals: dict[tuple[Any, ...], Vector], min_cell: int) -> int:
+    """Write the cells of an empty ``analytics_cells`` (a plain bulk insert, COPY on
+    PostgreSQL), with the national listings' disclosure decided at ``min_cell``."""
+    flags = national_flags({k: v for k, v in totals.items() if k[0] != "base"}, min_cell)
+    writer = BulkWriter(db, "analytics_cells", (
+        "grain", *DIMENSIONS, "year", "cohort", "abandoned", *DELAY_COLUMNS, "hidden",
+        "secondary"))
+    rows = [(grain, *dims, int(year), *vector, *flags.get((grain, *dims, year), (0, 0)))
+            for (grain, *dims, year), vector in totals.items()]
+    for start in range(0, len(rows), 10_000):
+        writer.write(rows[start:start + 10_000])
+    return len(rows)
 
 
 def refresh_files(db: Session, file_ids: Iterable[int]) -> RefreshResult:
@@ -272,22 +291,42 @@ def refresh_files(db: Session, file_ids: Iterable[int]) -> RefreshResult:
     deltas = _vectors()
     for condition in membership(db, fo.c.training_file_id, ids):
         for row in db.execute(sa.select(fo).where(condition)):
-            old = Outcome(*row)
-            for key in old.cells():
-                for i in old.counters():
-                    deltas[key][i] -= 1
+            Outcome(*row).add_to(deltas, -1)
         db.execute(sa.delete(fo).where(condition))
     fresh = list(outcomes(db, ids))
     for outcome in fresh:
-        for key in outcome.cells():
-            for i in outcome.counters():
-                deltas[key][i] += 1
+        outcome.add_to(deltas)
     if fresh:
         db.execute(sa.insert(fo), [vars(o) for o in fresh])
     written = _upsert(db, deltas)
     if (state := db.get(AnalyticsState, 1)) is not None:
+        if state.min_cell:
+            _decide(db, {(key[0], key[-1]) for key, vector in deltas.items()
+                         if key[0] != "base" and any(vector)}, state.min_cell)
         _changed(state)
     return RefreshResult(len(fresh), written, time.perf_counter() - started)
+
+
+def _decide(db: Session, grain_years: set[tuple[str, int]], min_cell: int) -> int:
+    """Decide again the national listings' disclosure in these (grain, year)s, whose cells
+    changed; return the number of cells whose flags moved."""
+    changed = []
+    columns = [cells.c.id, cells.c.grain, *(cells.c[d] for d in DIMENSIONS), cells.c.year,
+               cells.c.cohort, cells.c.abandoned, *(cells.c[d] for d in DELAY_COLUMNS),
+               cells.c.hidden, cells.c.secondary]
+    for grain, year in sorted(grain_years):
+        found = db.execute(sa.select(*columns).where(cells.c.grain == grain,
+                                                     cells.c.year == year)).all()
+        vectors = {tuple(row[1:7]): row[7:-2] for row in found}
+        flags = national_flags(vectors, min_cell)
+        changed += [{"cell": row[0], "hidden": new[0], "secondary": new[1]}
+                    for row in found
+                    if (new := flags.get(tuple(row[1:7]), (0, 0))) != tuple(row[-2:])]
+    if changed:
+        db.execute(sa.update(cells).where(cells.c.id == sa.bindparam("cell"))
+                   .values(hidden=sa.bindparam("hidden"), secondary=sa.bindparam("secondary")),
+                   changed)
+    return len(changed)
 
 
 def holders_files(db: Session, holder_ids: Iterable[int]) -> list[int]:
@@ -350,9 +389,10 @@ def _built(db: Session) -> bool:
     return db.get(AnalyticsState, 1) is not None
 
 
-def _record(db: Session, files: int, seconds: float) -> None:
+def _record(db: Session, files: int, seconds: float, min_cell: int) -> None:
     state = db.get(AnalyticsState, 1) or AnalyticsState(id=1)
     state.refreshed_at, state.files, state.seconds = utcnow(), files, seconds
+    state.min_cell = min_cell
     _changed(state)
     db.add(state)
 

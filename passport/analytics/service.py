@@ -18,8 +18,9 @@ import dataclasses
 import logging
 import threading
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,6 +34,7 @@ from passport.analytics.models import (
     cells,
 )
 from passport.analytics.stats import quartiles_months, wilson
+from passport.db import membership, table_of
 from passport.errors import InvalidInput
 from passport.referentials.models import Sheet
 
@@ -119,6 +121,35 @@ def complement(cells_by_key: dict[Any, Cell], suppressed: set[Any], min_cell: in
         cohort += cells_by_key[key][0]
         successes += cells_by_key[key][1]
     return hidden
+
+
+def national_flags(vectors: Mapping[tuple[Any, ...], Sequence[int]], min_cell: int
+                   ) -> dict[tuple[Any, ...], tuple[int, int]]:
+    """The per-year disclosure decisions of the national listings, for every window.
+
+    ``vectors`` maps cell keys ``(grain, *dimensions, year)`` of one or more roll-up grains
+    (whole years: every cell of a grain and year, since the decisions of a year depend on
+    all its cells) to ``(cohort, abandoned, d0 … d36)``.  Returns, per cell with a cohort,
+    the bit masks ``(hidden, secondary)`` of ``analytics_cells``: the same decisions as the
+    yearly pass of `_suppress` for a query without filters at that grain."""
+    years: dict[tuple[Any, Any], list[tuple[tuple[Any, ...], Sequence[int]]]] = defaultdict(list)
+    for key, vector in vectors.items():
+        if vector[0] > 0:
+            years[key[0], key[-1]].append((key, vector))
+    flags: dict[tuple[Any, ...], tuple[int, int]] = {}
+    for in_year in years.values():
+        successes = {key: list(accumulate(vector[2:])) for key, vector in in_year}
+        hidden = dict.fromkeys(successes, 0)
+        secondary = dict.fromkeys(successes, 0)
+        for bit, window in enumerate(WINDOWS):
+            counts = {key: (vector[0], successes[key][window]) for key, vector in in_year}
+            primary = {key for key, cell in counts.items() if not safe(cell, min_cell)}
+            for key in complement(counts, primary, min_cell):
+                hidden[key] |= 1 << bit
+                if key not in primary:
+                    secondary[key] |= 1 << bit
+        flags.update((key, (hidden[key], secondary[key])) for key in hidden)
+    return flags
 
 
 def _grain(query: Query) -> str:
@@ -215,13 +246,61 @@ def _suppress(found: dict[tuple[Any, ...], dict[int, Cell]], years: tuple[int, i
             reasons.setdefault(key, "primary" if key in primary else "secondary")
         total_hidden |= not safe(_sum(in_year.values()), min_cell)
     period = {k: _sum(by_year.values()) for k, by_year in found.items()}
+    total_hidden |= _suppress_period(period, reasons, min_cell)
+    return reasons, total_hidden
+
+
+def _suppress_period(period: dict[tuple[Any, ...], Cell], reasons: dict[tuple[Any, ...], str],
+                     min_cell: int) -> bool:
+    """The rule over the whole period, after the yearly ones (which filled ``reasons``):
+    add to ``reasons``; return whether the period's total is hidden."""
     for key, cell in period.items():
         if not safe(cell, min_cell):
             reasons.setdefault(key, "primary")
     for key in complement(period, set(reasons), min_cell):
         reasons.setdefault(key, "secondary")
-    total_hidden |= not safe(_sum(period.values()), min_cell)
-    return reasons, total_hidden
+    return not safe(_sum(period.values()), min_cell)
+
+
+def _decided(query: Query, min_cell: int, state: AnalyticsState | None) -> bool:
+    """Whether the yearly decisions of this query were taken at refresh: a national
+    listing (no filter) at the threshold the flags were decided with."""
+    return (state is not None and state.min_cell == min_cell and not query.certification
+            and not query.organisation and query.window_months in WINDOWS)
+
+
+def _national(db: Session, query: Query, years: tuple[int, int], min_cell: int
+              ) -> tuple[dict[tuple[Any, ...], Figures], dict[tuple[Any, ...], str], bool]:
+    """A national listing from the decisions taken at refresh: one aggregate per group
+    (figures, and the first year the group is hidden in, with why), then the period rule.
+    Gives what `_fetch` + `_suppress` + `_figures_of` give, reading one row per group."""
+    bit = 1 << WINDOWS.index(query.window_months)
+    dims = [cells.c[d] for d in GROUPS[query.group_by]] or [cells.c.year]
+    delays = [cells.c[d] for d in DELAY_COLUMNS[:query.window_months + 1]]
+    # The first year hidden, doubled, plus one when that hiding is secondary (None: never).
+    first_hidden = sa.func.min(sa.case(
+        (cells.c.hidden.bitwise_and(bit) != 0,
+         cells.c.year * 2 + sa.case((cells.c.secondary.bitwise_and(bit) != 0, 1), else_=0))))
+    statement = _filtered(
+        sa.select(*dims, first_hidden, _total(cells.c.cohort), _total(cells.c.abandoned),
+                  *(_total(d) for d in delays))
+        .where(cells.c.year.between(*years)).group_by(*dims), query)
+    width = len(dims)
+    figures: dict[tuple[Any, ...], Figures] = {}
+    reasons: dict[tuple[Any, ...], str] = {}
+    for row in db.connection().execute(statement).all():
+        key = tuple(row[:width])
+        figures[key] = Figures(row[width + 1], row[width + 2], list(row[width + 3:]))
+        if row[width] is not None:
+            reasons[key] = "secondary" if row[width] % 2 else "primary"
+    # Each year's total is the cell of the ``all`` grain: its groups' cells add up to it.
+    yearly = (sa.select(cells.c.cohort, sum(delays[1:], start=delays[0]))
+              .where(cells.c.grain == "all", cells.c.year.between(*years), cells.c.cohort > 0))
+    total_hidden = any(not safe((cohort, successes), min_cell)
+                       for cohort, successes in db.connection().execute(yearly).all())
+    period = {key: (f.cohort, f.successes) for key, f in figures.items() if f.cohort > 0}
+    total_hidden |= _suppress_period(period, reasons, min_cell)
+    return figures, reasons, total_hidden
 
 
 def _figures(figures: Figures | None, min_cell: int) -> dict[str, Any]:
@@ -246,9 +325,8 @@ def _figures(figures: Figures | None, min_cell: int) -> dict[str, Any]:
 def _labels(db: Session, query: Query, keys: Iterable[tuple[Any, ...]]) -> dict[str, str]:
     if query.group_by != "certification":
         return {}
-    codes = [key[1] for key in keys]
-    return dict(db.execute(sa.select(Sheet.numero, Sheet.title).where(Sheet.numero.in_(codes))).all()) \
-        if codes else {}
+    return {numero: title for condition in membership(db, table_of(Sheet).c.numero, (key[1] for key in keys))
+            for numero, title in db.execute(sa.select(Sheet.numero, Sheet.title).where(condition))}
 
 
 def _group(query: Query, key: tuple[Any, ...], labels: dict[str, str]) -> dict[str, Any]:
@@ -297,21 +375,30 @@ def success_rates(db: Session, query: Query, min_cell: int) -> dict[str, Any]:
 def _compute(db: Session, query: Query, min_cell: int, state: AnalyticsState | None
              ) -> dict[str, Any]:
     years = _years(db, query)
-    found = _fetch(db, query, years) if years[0] <= years[1] else {}
-    reasons, total_hidden = _suppress(found, years, min_cell)
-    figures = _figures_of(db, query, years) if found else {}
-    labels = _labels(db, query, found)
+    figures: dict[tuple[Any, ...], Figures] = {}
+    reasons: dict[tuple[Any, ...], str] = {}
+    total_hidden = False
+    if years[0] > years[1]:
+        pass  # nothing computed yet
+    elif _decided(query, min_cell, state):
+        figures, reasons, total_hidden = _national(db, query, years, min_cell)
+    elif by_year := _fetch(db, query, years):
+        reasons, total_hidden = _suppress(by_year, years, min_cell)
+        figures = _figures_of(db, query, years)
+    # The rows: groups with finished files in the period (a group with only abandoned
+    # files counts in the total's abandonment figure, not as a row).
+    keys = sorted(key for key, f in figures.items() if f.cohort > 0)
+    found = bool(keys)
+    labels = _labels(db, query, keys)
     rows = []
-    for key in sorted(found):
+    for key in keys:
         reason = reasons.get(key)
         rows.append({"group": _group(query, key, labels), "suppressed": reason is not None,
                      "suppression": reason,
                      **_figures(None if reason else figures[key], min_cell)})
-    total = Figures(0, 0, [0] * (query.window_months + 1))
-    for f in figures.values():
-        total.cohort += f.cohort
-        total.abandoned += f.abandoned
-        total.delays = [a + b for a, b in zip(total.delays, f.delays, strict=True)]
+    total = Figures(sum(f.cohort for f in figures.values()),
+                    sum(f.abandoned for f in figures.values()),
+                    [sum(column) for column in zip(*(f.delays for f in figures.values()), strict=True)])
     return {
         "parameters": {**query.parameters(), "year_from": years[0] if found else query.year_from,
                        "year_to": years[1] if found else query.year_to},

@@ -10,11 +10,21 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 from sqlalchemy.orm import Session, sessionmaker
 
 from passport.analytics import service
-from passport.analytics.models import cells
-from passport.analytics.refresh import add_months, delay_months, full_refresh
+from passport.analytics.models import AnalyticsState, cells
+from passport.analytics.refresh import (
+    Outcome,
+    _vectors,
+    add_months,
+    delay_months,
+    full_refresh,
+    write_cells,
+)
 from passport.analytics.service import Cell, Query, complement, safe, success_rates
 from passport.analytics.stats import quantile_months, wilson
 from passport.config import Settings
@@ -273,3 +283,92 @@ def test_reused_answers_are_bounded_by_their_rows(population: Factory,
     rates(population, year_from=2024, year_to=2024, window_months=18)
     again = rates(population, year_from=2024, year_to=2024)
     assert again is not first and again == first  # evicted, computed again, same figures
+
+
+# -- national listings decided at refresh --------------------------------------------------
+outcome_rows = st.lists(st.tuples(
+    st.integers(0, 3), st.integers(0, 4), st.sampled_from(["VAE", "NON_RENSEIGNEE"]),
+    st.integers(2021, 2024),
+    st.one_of(st.just(-1), st.integers(0, 40))),  # -1: abandoned; over 36: no award counted
+    max_size=300)
+
+
+@examples(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(files=outcome_rows, min_cell=st.integers(1, 10),
+       windows=st.lists(st.sampled_from(service.WINDOWS), min_size=1, max_size=2, unique=True))
+def test_national_listings_decided_at_refresh_answer_as_the_full_computation(
+        committed: Factory, files: list[tuple[int, int, str, int, int]], min_cell: int,
+        windows: list[int]) -> None:
+    """The flags written at refresh give, for every national listing (grouping, window,
+    period), the very answer worked out from the yearly cells: rows, reasons, figures and
+    the total's suppression."""
+    totals = _vectors()
+    for n, (cert, org, route, year, result) in enumerate(files):
+        Outcome(n, "RNCP", f"RNCP3000{cert}", f"{org:014d}", route, year, result == -1,
+                None if result == -1 else result).add_to(totals)
+    state = AnalyticsState(id=1, min_cell=min_cell)
+    with unit_of_work(committed) as db:
+        db.execute(sa.delete(cells))
+        write_cells(db, totals, min_cell)
+        for group_by in service.GROUPS:
+            for window in windows:
+                for year_from, year_to in ((None, None), (2022, 2023), (2024, 2024)):
+                    query = Query(group_by=group_by, window_months=window,
+                                  year_from=year_from, year_to=year_to)
+                    assert service._decided(query, min_cell, state)
+                    decided = service._compute(db, query, min_cell, state)
+                    computed = service._compute(db, query, min_cell, None)
+                    for answer in (decided, computed):
+                        del answer["refreshed_at"], answer["updated_at"]
+                    assert decided == computed
+
+
+def test_the_flags_follow_incremental_refreshes_and_the_threshold(
+        population: Factory, cli: CliRunner) -> None:
+    from passport.analytics.refresh import refresh_files
+    from passport.cli import main
+    from passport.records.models import Passage
+    from passport.referentials.models import Certification
+    from passport.training.models import TrainingFile
+
+    def flags() -> dict[tuple[Any, ...], tuple[int, int]]:
+        with unit_of_work(population) as db:
+            return {tuple(r[:-2]): tuple(r[-2:]) for r in db.execute(sa.select(
+                cells.c.grain, cells.c.cert_code, cells.c.siret, cells.c.route, cells.c.year,
+                cells.c.hidden, cells.c.secondary).where(cells.c.cohort > 0,
+                                                         cells.c.grain != "base"))}
+
+    everything = 2 ** len(service.WINDOWS) - 1
+    # The population was counted incrementally at the default threshold (20): every cell
+    # of a national listing is hidden, for every window.
+    assert set(flags().values()) == {(everything, 0)}
+    assert cli.invoke(main, ["analytics", "refresh"], env={"PASSPORT_ANALYTICS_MIN_CELL": "1"},
+                      catch_exceptions=False).exit_code == 0
+    with unit_of_work(population) as db:
+        assert db.get(AnalyticsState, 1).min_cell == 1
+    at_one = flags()
+    # By certification in 2024, window 12: RNCP37488 (5 files, 2 successes) and RNCP34762
+    # (2, 1) are published at threshold 1.
+    assert at_one["cert", "RNCP37488", "", "", 2024] == (0, 0)
+    assert at_one["cert", "RNCP34762", "", "", 2024] == (0, 0)
+    # 2023: one file, one success, no failure: hidden for every window (primary).
+    assert at_one["cert", "RNCP37488", "", "", 2023] == (everything, 0)
+    decided = rates(population, year_from=2024, year_to=2024)
+    assert not rows_by(decided, "certification")["RNCP37488"]["suppressed"]
+    # Withdrawing f6's award (RNCP39568), through an incremental refresh: RNCP34762 has no
+    # success left in 2024 (primary) and RNCP37488, alone beside it, is hidden with it.
+    with unit_of_work(population) as db:
+        successor = db.scalar(sa.select(Certification.id).where(Certification.code == "RNCP39568"))
+        db.execute(sa.update(Passage).where(Passage.certification_id == successor)
+                   .values(withdrawn_at=sa.func.now()))
+        refresh_files(db, db.scalars(sa.select(TrainingFile.id)).all())
+    after = flags()
+    assert after["cert", "RNCP34762", "", "", 2024] == (everything, 0)
+    assert after["cert", "RNCP37488", "", "", 2024] == (everything, everything)
+    reasons = {code: row["suppression"] for code, row in rows_by(
+        rates(population, year_from=2024, year_to=2024), "certification").items()}
+    assert reasons == {"RNCP34762": "primary", "RNCP37488": "secondary"}
+    with unit_of_work(population) as db:
+        full_refresh(db)  # the threshold of the last refresh is kept
+    assert flags() == after
