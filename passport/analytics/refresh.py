@@ -146,25 +146,29 @@ def rebuild_lineage(db: Session) -> int:
 
 
 def _outcome_query(file_filter: sa.ColumnElement[bool] | None) -> sa.Select[Any]:
+    """Each counted file and its first award: the earliest non-withdrawn passage of its
+    holder, on or after the entry, for the certification or one of its lineage.
+
+    The holder's passages are joined directly (by ``holder_id``, indexed) and the lineage
+    test is inside the ``min``: as a subquery of awards, SQLite materialised every passage
+    of the store for each batch of files an incremental refresh reads."""
     tf, p, c = table_of(TrainingFile), table_of(Passage), table_of(Certification)
     lt, lp = table_of(LineageKey).alias("lt"), table_of(LineageKey).alias("lp")
-    awards = (
-        sa.select(p.c.holder_id, p.c.date_debut_validite.label("award"),
-                  sa.func.coalesce(lp.c.lineage, c.c.type + ":" + c.c.code).label("key"))
-        .select_from(p.join(c, c.c.id == p.c.certification_id).outerjoin(
-            lp, sa.and_(lp.c.cert_type == c.c.type, lp.c.cert_code == c.c.code)))
-        .where(p.c.withdrawn_at.is_(None))
-        .subquery("awards"))
-    key = sa.func.coalesce(lt.c.lineage, tf.c.certification_type + ":" + tf.c.certification_code)
+    trained = sa.func.coalesce(lt.c.lineage,
+                               tf.c.certification_type + ":" + tf.c.certification_code)
+    obtained = sa.func.coalesce(lp.c.lineage, c.c.type + ":" + c.c.code)
     query = (
         sa.select(tf.c.id, tf.c.certification_type, tf.c.certification_code,
                   tf.c.siret_organisme, tf.c.modalite_acces, tf.c.date_sortie, tf.c.statut,
-                  sa.func.min(awards.c.award))
-        .select_from(tf.outerjoin(lt, sa.and_(
-            lt.c.cert_type == tf.c.certification_type,
-            lt.c.cert_code == tf.c.certification_code)).outerjoin(awards, sa.and_(
-                awards.c.holder_id == tf.c.holder_id, awards.c.key == key,
-                sa.or_(tf.c.date_entree.is_(None), awards.c.award >= tf.c.date_entree))))
+                  sa.func.min(sa.case((obtained == trained, p.c.date_debut_validite))))
+        .select_from(
+            tf.outerjoin(lt, sa.and_(lt.c.cert_type == tf.c.certification_type,
+                                     lt.c.cert_code == tf.c.certification_code))
+            .outerjoin(p, sa.and_(
+                p.c.holder_id == tf.c.holder_id, p.c.withdrawn_at.is_(None),
+                sa.or_(tf.c.date_entree.is_(None), p.c.date_debut_validite >= tf.c.date_entree)))
+            .outerjoin(c, c.c.id == p.c.certification_id)
+            .outerjoin(lp, sa.and_(lp.c.cert_type == c.c.type, lp.c.cert_code == c.c.code)))
         .where(tf.c.statut.in_(COUNTED), tf.c.date_sortie.is_not(None))
         .group_by(tf.c.id, tf.c.certification_type, tf.c.certification_code,
                   tf.c.siret_organisme, tf.c.modalite_acces, tf.c.date_sortie, tf.c.statut))
