@@ -3,6 +3,8 @@ and which versions are loaded (provenance)."""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
@@ -52,10 +54,54 @@ def sheets(db: Session, codes: Iterable[str]) -> dict[str, Sheet]:
     return {s.numero: s for s in db.scalars(sa.select(Sheet).where(Sheet.numero.in_(wanted)))}
 
 
-def views(db: Session, pairs: Iterable[tuple[str, str | None]]) -> dict[tuple[str, str | None],
-                                                                         dict[str, Any]]:
-    """Sheet views for (code, option) pairs, in four queries whatever their number."""
+Pair = tuple[str, str | None]
+
+#: Sheet views by (code, option) — None for a code the referentials do not know — read in
+#: the referential state ``_cached_state``: the sheets change only when an import commits,
+#: which changes the state, so a holder's read costs one small query instead of five.
+#: Shared: read them, do not change them. Bounded, least recently used first out.
+_cached: OrderedDict[Pair, dict[str, Any] | None] = OrderedDict()
+_cached_state: tuple[Any, ...] | None = None
+_cached_lock = threading.Lock()
+CACHED_VIEWS = 20_000
+
+
+def state(db: Session) -> tuple[Any, ...]:
+    """What changes whenever an import commits: their number, the last one and when."""
+    finished = ReferentialImport.finished_at
+    return tuple(db.execute(sa.select(sa.func.count(), sa.func.max(ReferentialImport.id),
+                                      sa.func.max(finished)).where(finished.is_not(None))).one())
+
+
+def views(db: Session, pairs: Iterable[Pair]) -> dict[Pair, dict[str, Any]]:
+    """Sheet views for (code, option) pairs: from the cache, the others in five queries
+    whatever their number."""
+    global _cached_state
     pairs = set(pairs)
+    if not pairs:
+        return {}
+    current = state(db)
+    with _cached_lock:
+        if current != _cached_state:
+            _cached.clear()
+            _cached_state = current
+        known = {pair: _cached[pair] for pair in pairs if pair in _cached}
+        for pair in known:
+            _cached.move_to_end(pair)
+    missing = pairs - known.keys()
+    if missing:
+        fresh = _read_views(db, missing)
+        found = {pair: fresh.get(pair) for pair in missing}
+        known.update(found)
+        with _cached_lock:
+            if _cached_state == current:
+                _cached.update(found)
+                while len(_cached) > CACHED_VIEWS:
+                    _cached.popitem(last=False)
+    return {pair: view for pair, view in known.items() if view is not None}
+
+
+def _read_views(db: Session, pairs: set[Pair]) -> dict[Pair, dict[str, Any]]:
     found = sheets(db, (code for code, _ in pairs))
     if not found:
         return {}

@@ -216,6 +216,30 @@ def test_sheet_views_use_rome_4_labels_not_the_sheets(committed: Factory) -> Non
     assert old["status"] == "replaced" and old["replaced_by"] == ["RNCP39568"]
 
 
+def test_sheet_views_are_read_once_per_referential_state(committed: Factory,
+                                                         tmp_path: Path) -> None:
+    load_samples(committed, rome=False)
+    wanted = [("RNCP37488", None), ("RNCP1", None)]
+    with unit_of_work(committed) as db:
+        first = service.views(db, wanted)
+    statements: list[str] = []
+    with unit_of_work(committed) as db:
+        sa.event.listen(db.connection(), "before_cursor_execute",
+                        lambda *args: statements.append(args[2]))
+        again = service.views(db, wanted)
+    # Asked again, known and unknown codes alike: only the state query, the same views.
+    assert len(statements) == 1 and "referential_imports" in statements[0]
+    assert again == first and again[("RNCP37488", None)] is first[("RNCP37488", None)]
+    # An import commits: the views are read again, with its changes.
+    renamed = tmp_path / "renamed.xml"
+    renamed.write_text(RNCP_XML.read_text().replace("<INTITULE>Cybersécurité</INTITULE>",
+                                                    "<INTITULE>Cyberdéfense</INTITULE>", 1))
+    with unit_of_work(committed) as db:
+        assert import_sheets(db, renamed, "rncp").changed == 1
+    with unit_of_work(committed) as db:
+        assert service.views(db, wanted)[("RNCP37488", None)]["title"] == "Cyberdéfense"
+
+
 def test_worked_example_rncp37488_to_m1810(committed: Factory) -> None:
     """The spec's chain: RNCP37488 → ROME M1810 → its principal compétences, 109971."""
     load_samples(committed)
