@@ -50,7 +50,9 @@ def _fill(env: dict[str, str], data: Path, holders: int, passages: int) -> dict[
 
     timings = {"migrate_s": _run(env, "db", "upgrade")}
     started = time.perf_counter()
-    manifest = generate(data, holders=holders, passages=passages, per_file=200_000, seed=7)
+    # 100,000 passages a file: the demo writes ~1.4 KB a passage, and a file must stay
+    # under the service's size limit (PASSPORT_MAX_UPLOAD_BYTES, 250 MiB).
+    manifest = generate(data, holders=holders, passages=passages, per_file=100_000, seed=7)
     timings["generate_s"] = time.perf_counter() - started
     timings["identities_s"] = _run(env, "identities", "import", str(data / "identities.csv"))
     files = [str(data / f["file"]) for f in manifest["files"]]

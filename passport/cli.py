@@ -771,8 +771,9 @@ def demo() -> None:
 @click.option("--compact", is_flag=True,
               help="Default namespace instead of the cpf: prefix (about 20% smaller files).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
-def demo_generate(holders: int, passages: int, per_file: int, seed: int, compact: bool,
-                  out_dir: Path) -> None:
+@pass_cli
+def demo_generate(cli: CliContext, holders: int, passages: int, per_file: int, seed: int,
+                  compact: bool, out_dir: Path) -> None:
     """Write identities.csv, training_files.csv, flux-NNNN.xml and manifest.json to OUT."""
     from passport.demo.generate import generate
 
@@ -782,6 +783,13 @@ def demo_generate(holders: int, passages: int, per_file: int, seed: int, compact
     err.print(f"{manifest['holders']} holders, {manifest['training_files']} training files, "
               f"{len(manifest['files'])} flux file(s) written to {out_dir} "
               f"in {time.perf_counter() - started:.1f} s")
+    limit = cli.settings.max_upload_bytes
+    too_large = [f["file"] for f in manifest["files"]
+                 if (out_dir / f["file"]).stat().st_size > limit]
+    if too_large:
+        err.print(f"warning: {', '.join(too_large)} exceed(s) the flux size limit "
+                  f"({limit:,} bytes, PASSPORT_MAX_UPLOAD_BYTES): ingestion will reject them; "
+                  "use --compact or a smaller --per-file", soft_wrap=True)
 
 
 def _load_demo_referentials(cli: CliContext) -> None:

@@ -129,6 +129,18 @@ def test_certifiers_registry_commands(cli: CliRunner) -> None:
     assert unknown.exit_code == 1 and "not registered" in unknown.output
 
 
+def test_demo_generate_warns_of_files_ingestion_would_refuse(
+        cli: CliRunner, tmp_path: Path) -> None:
+    args = ["demo", "generate", "--holders", "20", "--passages", "60", "--out"]
+    quiet = cli.invoke(main, [*args, str(tmp_path / "a")], catch_exceptions=False)
+    assert quiet.exit_code == 0 and "warning" not in quiet.stderr
+    small_limit = cli.invoke(main, [*args, str(tmp_path / "b")], catch_exceptions=False,
+                             env={"PASSPORT_MAX_UPLOAD_BYTES": "40000"})
+    assert small_limit.exit_code == 0
+    assert ("warning: flux-0001.xml exceed(s) the flux size limit (40,000 bytes, "
+            "PASSPORT_MAX_UPLOAD_BYTES)") in small_limit.stderr
+
+
 def test_demo_generate_and_load(cli: CliRunner, tmp_path: Path, committed: Factory) -> None:
     result = run(cli, "demo", "generate", "--holders", "150", "--passages", "400",
                  "--per-file", "250", "--out", str(tmp_path / "demo"))
