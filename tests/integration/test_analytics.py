@@ -372,3 +372,17 @@ def test_the_flags_follow_incremental_refreshes_and_the_threshold(
     with unit_of_work(population) as db:
         full_refresh(db)  # the threshold of the last refresh is kept
     assert flags() == after
+
+
+def test_without_decided_flags_listings_are_worked_out_from_the_counts(
+        population: Factory) -> None:
+    """As after migration 0010 on a database refreshed before it, or when the threshold
+    changed since the last full refresh: the same answers, the slow way."""
+    decided = rates(population, min_cell=20, year_from=2024, year_to=2024)
+    with unit_of_work(population) as db:
+        db.get(AnalyticsState, 1).min_cell = None
+        state = db.get(AnalyticsState, 1)
+        assert not service._decided(Query(year_from=2024, year_to=2024), 20, state)
+    service._answers.clear()
+    assert rates(population, min_cell=20, year_from=2024, year_to=2024)["rows"] == \
+        decided["rows"]
