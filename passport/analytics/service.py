@@ -34,9 +34,9 @@ from passport.analytics.models import (
     cells,
 )
 from passport.analytics.stats import quartiles_months, wilson
-from passport.db import membership, table_of
+from passport.db import membership
 from passport.errors import InvalidInput
-from passport.referentials.models import Sheet
+from passport.referentials import service as referentials
 
 log = logging.getLogger(__name__)
 
@@ -269,38 +269,80 @@ def _decided(query: Query, min_cell: int, state: AnalyticsState | None) -> bool:
             and not query.organisation and query.window_months in WINDOWS)
 
 
-def _national(db: Session, query: Query, years: tuple[int, int], min_cell: int
-              ) -> tuple[dict[tuple[Any, ...], Figures], dict[tuple[Any, ...], str], bool]:
-    """A national listing from the decisions taken at refresh: one aggregate per group
-    (figures, and the first year the group is hidden in, with why), then the period rule.
-    Gives what `_fetch` + `_suppress` + `_figures_of` give, reading one row per group."""
+Key = tuple[Any, ...]
+
+
+@dataclass
+class Listing:
+    """What a query's answer is made of, however it was worked out."""
+
+    cohorts: dict[Key, int]  # every group met, with its finished files over the period
+    reasons: dict[Key, str]  # hidden groups and why
+    figures: dict[Key, Figures]  # at least every published group's
+    total: Figures  # the whole query's
+    total_hidden: bool
+
+
+def _listing(db: Session, query: Query, years: tuple[int, int], min_cell: int) -> Listing:
+    """Work the answer out from the yearly cells of each group."""
+    by_year = _fetch(db, query, years)
+    reasons, total_hidden = _suppress(by_year, years, min_cell)
+    figures = _figures_of(db, query, years) if by_year else {}
+    values = list(figures.values())
+    total = Figures(sum(f.cohort for f in values), sum(f.abandoned for f in values),
+                    [sum(column) for column in zip(*(f.delays for f in values), strict=True)])
+    return Listing({key: f.cohort for key, f in figures.items()}, reasons, figures, total,
+                   total_hidden)
+
+
+def _national(db: Session, query: Query, years: tuple[int, int], min_cell: int) -> Listing:
+    """A national listing from the decisions taken at refresh: per group, the period's
+    cohort and successes and the first year the group is hidden in (with why); the period
+    rule; then the full figures of the published groups only, and the total from the
+    cells of the ``all`` grain (every group's cells add up to them). The same answer as
+    `_listing` (a property test checks it), without reading each group's years."""
     bit = 1 << WINDOWS.index(query.window_months)
     dims = [cells.c[d] for d in GROUPS[query.group_by]] or [cells.c.year]
     delays = [cells.c[d] for d in DELAY_COLUMNS[:query.window_months + 1]]
+    successes = sum(delays[1:], start=delays[0])
     # The first year hidden, doubled, plus one when that hiding is secondary (None: never).
     first_hidden = sa.func.min(sa.case(
         (cells.c.hidden.bitwise_and(bit) != 0,
          cells.c.year * 2 + sa.case((cells.c.secondary.bitwise_and(bit) != 0, 1), else_=0))))
+    in_period = cells.c.year.between(*years)
     statement = _filtered(
-        sa.select(*dims, first_hidden, _total(cells.c.cohort), _total(cells.c.abandoned),
-                  *(_total(d) for d in delays))
-        .where(cells.c.year.between(*years)).group_by(*dims), query)
+        sa.select(*dims, first_hidden, _total(cells.c.cohort), _total(successes))
+        .where(in_period).group_by(*dims), query)
     width = len(dims)
-    figures: dict[tuple[Any, ...], Figures] = {}
-    reasons: dict[tuple[Any, ...], str] = {}
+    cohorts: dict[Key, int] = {}
+    period: dict[Key, Cell] = {}
+    reasons: dict[Key, str] = {}
     for row in db.connection().execute(statement).all():
         key = tuple(row[:width])
-        figures[key] = Figures(row[width + 1], row[width + 2], list(row[width + 3:]))
+        cohorts[key] = row[width + 1]
+        if row[width + 1] > 0:
+            period[key] = (row[width + 1], row[width + 2])
         if row[width] is not None:
             reasons[key] = "secondary" if row[width] % 2 else "primary"
-    # Each year's total is the cell of the ``all`` grain: its groups' cells add up to it.
-    yearly = (sa.select(cells.c.cohort, sum(delays[1:], start=delays[0]))
-              .where(cells.c.grain == "all", cells.c.year.between(*years), cells.c.cohort > 0))
-    total_hidden = any(not safe((cohort, successes), min_cell)
-                       for cohort, successes in db.connection().execute(yearly).all())
-    period = {key: (f.cohort, f.successes) for key, f in figures.items() if f.cohort > 0}
+    # Each year's total is the cell of the ``all`` grain.
+    yearly = db.connection().execute(
+        sa.select(cells.c.cohort, cells.c.abandoned, *delays)
+        .where(cells.c.grain == "all", in_period)).all()
+    total_hidden = any(not safe((row[0], sum(row[2:])), min_cell) for row in yearly if row[0])
     total_hidden |= _suppress_period(period, reasons, min_cell)
-    return figures, reasons, total_hidden
+    total = Figures(sum(row[0] for row in yearly), sum(row[1] for row in yearly),
+                    [sum(column) for column in zip(*(row[2:] for row in yearly), strict=True)])
+    published = {key for key in period if key not in reasons}
+    figures: dict[Key, Figures] = {}
+    last = dims[-1]
+    for condition in (membership(db, last, {key[-1] for key in published}) if published else ()):
+        for row in db.connection().execute(_filtered(
+                sa.select(*dims, _total(cells.c.cohort), _total(cells.c.abandoned),
+                          *(_total(d) for d in delays))
+                .where(in_period, condition).group_by(*dims), query)).all():
+            if (key := tuple(row[:width])) in published:
+                figures[key] = Figures(row[width], row[width + 1], list(row[width + 2:]))
+    return Listing(cohorts, reasons, figures, total, total_hidden)
 
 
 def _figures(figures: Figures | None, min_cell: int) -> dict[str, Any]:
@@ -325,8 +367,7 @@ def _figures(figures: Figures | None, min_cell: int) -> dict[str, Any]:
 def _labels(db: Session, query: Query, keys: Iterable[tuple[Any, ...]]) -> dict[str, str]:
     if query.group_by != "certification":
         return {}
-    return {numero: title for condition in membership(db, table_of(Sheet).c.numero, (key[1] for key in keys))
-            for numero, title in db.execute(sa.select(Sheet.numero, Sheet.title).where(condition))}
+    return referentials.titles(db, (key[1] for key in keys))
 
 
 def _group(query: Query, key: tuple[Any, ...], labels: dict[str, str]) -> dict[str, Any]:
@@ -375,37 +416,31 @@ def success_rates(db: Session, query: Query, min_cell: int) -> dict[str, Any]:
 def _compute(db: Session, query: Query, min_cell: int, state: AnalyticsState | None
              ) -> dict[str, Any]:
     years = _years(db, query)
-    figures: dict[tuple[Any, ...], Figures] = {}
-    reasons: dict[tuple[Any, ...], str] = {}
-    total_hidden = False
-    if years[0] > years[1]:
-        pass  # nothing computed yet
+    if years[0] > years[1]:  # nothing computed yet
+        listing = Listing({}, {}, {}, Figures(0, 0, []), False)
     elif _decided(query, min_cell, state):
-        figures, reasons, total_hidden = _national(db, query, years, min_cell)
-    elif by_year := _fetch(db, query, years):
-        reasons, total_hidden = _suppress(by_year, years, min_cell)
-        figures = _figures_of(db, query, years)
+        listing = _national(db, query, years, min_cell)
+    else:
+        listing = _listing(db, query, years, min_cell)
     # The rows: groups with finished files in the period (a group with only abandoned
     # files counts in the total's abandonment figure, not as a row).
-    keys = sorted(key for key, f in figures.items() if f.cohort > 0)
+    keys = sorted(key for key, cohort in listing.cohorts.items() if cohort > 0)
     found = bool(keys)
     labels = _labels(db, query, keys)
     rows = []
     for key in keys:
-        reason = reasons.get(key)
+        reason = listing.reasons.get(key)
         rows.append({"group": _group(query, key, labels), "suppressed": reason is not None,
                      "suppression": reason,
-                     **_figures(None if reason else figures[key], min_cell)})
-    total = Figures(sum(f.cohort for f in figures.values()),
-                    sum(f.abandoned for f in figures.values()),
-                    [sum(column) for column in zip(*(f.delays for f in figures.values()), strict=True)])
+                     **_figures(None if reason else listing.figures[key], min_cell)})
+    total_hidden = listing.total_hidden
     return {
         "parameters": {**query.parameters(), "year_from": years[0] if found else query.year_from,
                        "year_to": years[1] if found else query.year_to},
         "min_cell": min_cell,
         "rows": rows,
-        "total": {"suppressed": total_hidden and bool(found),
-                  **_figures(None if total_hidden or not found else total, min_cell)},
+        "total": {"suppressed": total_hidden and found,
+                  **_figures(None if total_hidden or not found else listing.total, min_cell)},
         "refreshed_at": state.refreshed_at if state else None,
         "updated_at": state.updated_at if state else None,
     }

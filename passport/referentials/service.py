@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from passport.db import membership, table_of
 from passport.referentials.competences import option_matches
 from passport.referentials.models import (
     ReferentialImport,
@@ -55,15 +56,8 @@ def sheets(db: Session, codes: Iterable[str]) -> dict[str, Sheet]:
 
 
 Pair = tuple[str, str | None]
-
-#: Sheet views by (code, option) — None for a code the referentials do not know — read in
-#: the referential state ``_cached_state``: the sheets change only when an import commits,
-#: which changes the state, so a holder's read costs one small query instead of five.
-#: Shared: read them, do not change them. Bounded, least recently used first out.
-_cached: OrderedDict[Pair, dict[str, Any] | None] = OrderedDict()
-_cached_state: tuple[Any, ...] | None = None
-_cached_lock = threading.Lock()
-CACHED_VIEWS = 20_000
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 
 def state(db: Session) -> tuple[Any, ...]:
@@ -73,32 +67,61 @@ def state(db: Session) -> tuple[Any, ...]:
                                       sa.func.max(finished)).where(finished.is_not(None))).one())
 
 
+class StateCache(Generic[K, V]):
+    """Values read from the referentials, kept per process for the referential `state`
+    they were read in: the referentials change only when an import commits, which changes
+    the state and empties the cache. None is kept too (a code the referentials do not
+    know). Shared values: read them, do not change them. Bounded, least recently used
+    first out."""
+
+    def __init__(self, read: Callable[[Session, set[K]], dict[K, V]], size: int) -> None:
+        self._read = read
+        self.size = size
+        self._values: OrderedDict[K, V | None] = OrderedDict()
+        self._state: tuple[Any, ...] | None = None
+        self._lock = threading.Lock()
+
+    def get(self, db: Session, keys: Iterable[K]) -> dict[K, V]:
+        """The values of ``keys`` that exist: from the cache, the others in one read."""
+        wanted = set(keys)
+        if not wanted:
+            return {}
+        current = state(db)
+        with self._lock:
+            if current != self._state:
+                self._values.clear()
+                self._state = current
+            known = {key: self._values[key] for key in wanted if key in self._values}
+            for key in known:
+                self._values.move_to_end(key)
+        missing = wanted - known.keys()
+        if missing:
+            fresh = self._read(db, missing)
+            found = {key: fresh.get(key) for key in missing}
+            known.update(found)
+            with self._lock:
+                if self._state == current:
+                    self._values.update(found)
+                    while len(self._values) > self.size:
+                        self._values.popitem(last=False)
+        return {key: value for key, value in known.items() if value is not None}
+
+
 def views(db: Session, pairs: Iterable[Pair]) -> dict[Pair, dict[str, Any]]:
-    """Sheet views for (code, option) pairs: from the cache, the others in five queries
-    whatever their number."""
-    global _cached_state
-    pairs = set(pairs)
-    if not pairs:
-        return {}
-    current = state(db)
-    with _cached_lock:
-        if current != _cached_state:
-            _cached.clear()
-            _cached_state = current
-        known = {pair: _cached[pair] for pair in pairs if pair in _cached}
-        for pair in known:
-            _cached.move_to_end(pair)
-    missing = pairs - known.keys()
-    if missing:
-        fresh = _read_views(db, missing)
-        found = {pair: fresh.get(pair) for pair in missing}
-        known.update(found)
-        with _cached_lock:
-            if _cached_state == current:
-                _cached.update(found)
-                while len(_cached) > CACHED_VIEWS:
-                    _cached.popitem(last=False)
-    return {pair: view for pair, view in known.items() if view is not None}
+    """Sheet views for (code, option) pairs: a holder's read costs one small query (the
+    state) instead of five."""
+    return _views.get(db, pairs)
+
+
+def titles(db: Session, codes: Iterable[str]) -> dict[str, str]:
+    """Sheet titles by certification code (the labels of analytics listings)."""
+    return _titles.get(db, codes)
+
+
+def _read_titles(db: Session, codes: set[str]) -> dict[str, str]:
+    numero = table_of(Sheet).c.numero
+    return {code: title for condition in membership(db, numero, codes)
+            for code, title in db.execute(sa.select(Sheet.numero, Sheet.title).where(condition))}
 
 
 def _read_views(db: Session, pairs: set[Pair]) -> dict[Pair, dict[str, Any]]:
@@ -126,6 +149,10 @@ def _read_views(db: Session, pairs: set[Pair]) -> dict[Pair, dict[str, Any]]:
         out[(code, option)] = view(sheet, certifiers.get(code, []),
                                    blocks_for(blocks.get(code, []), option), romes, domains)
     return out
+
+
+_views: StateCache[Pair, dict[str, Any]] = StateCache(_read_views, 20_000)
+_titles: StateCache[str, str] = StateCache(_read_titles, 50_000)
 
 
 def view(sheet: Sheet, certifiers: list[SheetCertifier], blocks: list[SheetBlock],

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, example, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session, sessionmaker
@@ -293,8 +293,14 @@ outcome_rows = st.lists(st.tuples(
     max_size=300)
 
 
+#: A regular population where every national cell is published, abandonment included.
+PUBLISHED = [(cert, org, "VAE", year, result) for cert in range(4) for org in range(2)
+             for year in range(2021, 2025) for result in [1] * 6 + [40] * 6 + [-1] * 3]
+
+
 @examples(max_examples=30, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(files=PUBLISHED, min_cell=2, windows=[12])
 @given(files=outcome_rows, min_cell=st.integers(1, 10),
        windows=st.lists(st.sampled_from(service.WINDOWS), min_size=1, max_size=2, unique=True))
 def test_national_listings_decided_at_refresh_answer_as_the_full_computation(
