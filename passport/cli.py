@@ -765,8 +765,9 @@ def demo() -> None:
 @demo.command("generate")
 @click.option("--holders", type=click.IntRange(min=1), default=200, show_default=True)
 @click.option("--passages", type=click.IntRange(min=0), default=2000, show_default=True)
-@click.option("--per-file", type=click.IntRange(1, 200_000), default=200_000, show_default=True,
-              help="Passages per flux file (the CDC portal's maximum is 200,000).")
+@click.option("--per-file", type=click.IntRange(1, 200_000), default=100_000, show_default=True,
+              help="Passages per flux file (the CDC portal's maximum is 200,000; a file that "
+                   "size needs --compact to stay under the default size limit).")
 @click.option("--seed", type=int, default=20210701, show_default=True)
 @click.option("--compact", is_flag=True,
               help="Default namespace instead of the cpf: prefix (about 20% smaller files).")

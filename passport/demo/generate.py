@@ -627,7 +627,7 @@ def generate(
     *,
     holders: int,
     passages: int,
-    per_file: int = 200_000,
+    per_file: int = 100_000,  # ~145 MB a file: under the 250 MiB limit (200,000: --compact)
     seed: int = 20210701,
     compact: bool = False,
 ) -> dict[str, Any]:
