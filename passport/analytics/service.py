@@ -89,6 +89,13 @@ class Figures:
     def successes(self) -> int:
         return sum(self.delays)
 
+    @classmethod
+    def added(cls, parts: Iterable[Figures]) -> Figures:
+        """The figures of the parts together."""
+        parts = list(parts)
+        return cls(sum(f.cohort for f in parts), sum(f.abandoned for f in parts),
+                   [sum(column) for column in zip(*(f.delays for f in parts), strict=True)])
+
 
 def safe(cell: Cell, min_cell: int) -> bool:
     """Primary rule: cohort, successes and failures all reach the threshold."""
@@ -123,6 +130,13 @@ def complement(cells_by_key: dict[Any, Cell], suppressed: set[Any], min_cell: in
     return hidden
 
 
+def hidden_in_year(in_year: dict[Any, Cell], min_cell: int) -> tuple[set[Any], set[Any]]:
+    """The yearly rule: the cells hidden for themselves (primary), and all the hidden ones
+    once secondary suppression protected them."""
+    primary = {key for key, cell in in_year.items() if not safe(cell, min_cell)}
+    return primary, complement(in_year, primary, min_cell)
+
+
 def national_flags(vectors: Mapping[tuple[Any, ...], Sequence[int]], min_cell: int
                    ) -> dict[tuple[Any, ...], tuple[int, int]]:
     """The per-year disclosure decisions of the national listings, for every window.
@@ -142,9 +156,9 @@ def national_flags(vectors: Mapping[tuple[Any, ...], Sequence[int]], min_cell: i
         hidden = dict.fromkeys(successes, 0)
         secondary = dict.fromkeys(successes, 0)
         for bit, window in enumerate(WINDOWS):
-            counts = {key: (vector[0], successes[key][window]) for key, vector in in_year}
-            primary = {key for key, cell in counts.items() if not safe(cell, min_cell)}
-            for key in complement(counts, primary, min_cell):
+            primary, hidden_keys = hidden_in_year(
+                {key: (vector[0], successes[key][window]) for key, vector in in_year}, min_cell)
+            for key in hidden_keys:
                 hidden[key] |= 1 << bit
                 if key not in primary:
                     secondary[key] |= 1 << bit
@@ -219,14 +233,15 @@ def _fetch(db: Session, query: Query, years: tuple[int, int]
     return found
 
 
-def _figures_of(db: Session, query: Query, years: tuple[int, int]
-                ) -> dict[tuple[Any, ...], Figures]:
-    """Cohort, abandoned files and the delay histogram by group over the whole period."""
+def _figures_of(db: Session, query: Query, years: tuple[int, int],
+                *conditions: sa.ColumnElement[bool]) -> dict[tuple[Any, ...], Figures]:
+    """Cohort, abandoned files and the delay histogram by group over the whole period
+    (of the groups meeting ``conditions``)."""
     dims = [cells.c[d] for d in GROUPS[query.group_by]] or [cells.c.year]
     statement = _filtered(
         sa.select(*dims, _total(cells.c.cohort), _total(cells.c.abandoned),
                   *(_total(cells.c[d]) for d in DELAY_COLUMNS[:query.window_months + 1]))
-        .where(cells.c.year.between(*years)).group_by(*dims), query)
+        .where(cells.c.year.between(*years), *conditions).group_by(*dims), query)
     width = len(dims)
     return {tuple(row[:width]): Figures(row[width], row[width + 1], list(row[width + 2:]))
             for row in db.connection().execute(statement).all()}
@@ -241,8 +256,8 @@ def _suppress(found: dict[tuple[Any, ...], dict[int, Cell]], years: tuple[int, i
         in_year = {k: by_year[year] for k, by_year in found.items() if year in by_year}
         if not in_year:
             continue
-        primary = {k for k, c in in_year.items() if not safe(c, min_cell)}
-        for key in complement(in_year, primary, min_cell):
+        primary, hidden = hidden_in_year(in_year, min_cell)
+        for key in hidden:
             reasons.setdefault(key, "primary" if key in primary else "secondary")
         total_hidden |= not safe(_sum(in_year.values()), min_cell)
     period = {k: _sum(by_year.values()) for k, by_year in found.items()}
@@ -288,11 +303,8 @@ def _listing(db: Session, query: Query, years: tuple[int, int], min_cell: int) -
     by_year = _fetch(db, query, years)
     reasons, total_hidden = _suppress(by_year, years, min_cell)
     figures = _figures_of(db, query, years) if by_year else {}
-    values = list(figures.values())
-    total = Figures(sum(f.cohort for f in values), sum(f.abandoned for f in values),
-                    [sum(column) for column in zip(*(f.delays for f in values), strict=True)])
-    return Listing({key: f.cohort for key, f in figures.items()}, reasons, figures, total,
-                   total_hidden)
+    return Listing({key: f.cohort for key, f in figures.items()}, reasons, figures,
+                   Figures.added(figures.values()), total_hidden)
 
 
 def _national(db: Session, query: Query, years: tuple[int, int], min_cell: int) -> Listing:
@@ -330,18 +342,13 @@ def _national(db: Session, query: Query, years: tuple[int, int], min_cell: int) 
         .where(cells.c.grain == "all", in_period)).all()
     total_hidden = any(not safe((row[0], sum(row[2:])), min_cell) for row in yearly if row[0])
     total_hidden |= _suppress_period(period, reasons, min_cell)
-    total = Figures(sum(row[0] for row in yearly), sum(row[1] for row in yearly),
-                    [sum(column) for column in zip(*(row[2:] for row in yearly), strict=True)])
+    total = Figures.added(Figures(row[0], row[1], list(row[2:])) for row in yearly)
     published = {key for key in period if key not in reasons}
     figures: dict[Key, Figures] = {}
-    last = dims[-1]
-    for condition in (membership(db, last, {key[-1] for key in published}) if published else ()):
-        for row in db.connection().execute(_filtered(
-                sa.select(*dims, _total(cells.c.cohort), _total(cells.c.abandoned),
-                          *(_total(d) for d in delays))
-                .where(in_period, condition).group_by(*dims), query)).all():
-            if (key := tuple(row[:width])) in published:
-                figures[key] = Figures(row[width], row[width + 1], list(row[width + 2:]))
+    for condition in (membership(db, dims[-1], {key[-1] for key in published})
+                      if published else ()):
+        figures.update((key, f) for key, f in _figures_of(db, query, years, condition).items()
+                       if key in published)
     return Listing(cohorts, reasons, figures, total, total_hidden)
 
 
