@@ -4,10 +4,11 @@
 (``ABANDON``) training file: where it counts (certification, organisation, access route,
 exit year) and, for a finished file, how many months after the exit the holder was first
 certified. It is internal: never returned, only summed. ``analytics_cells`` holds the sums
-at five grains (the finest one and four roll-ups), so that a national query adds a few
-thousand rows whatever the number of files. ``analytics_lineage`` maps each certification
-code of a lineage (predecessor / successor sheets) to one key. ``analytics_queries`` logs
-who asked what.
+at five grains (the finest one and four roll-ups), so that a query adds a few thousand
+rows whatever the number of files; ``analytics_periods`` holds the roll-ups' sums over
+every period, so that a national listing reads one row per group. ``analytics_lineage``
+maps each certification code of a lineage (predecessor / successor sheets) to one key.
+``analytics_queries`` logs who asked what.
 """
 
 from __future__ import annotations
@@ -75,6 +76,32 @@ cells = sa.Table(
     sa.UniqueConstraint("grain", *DIMENSIONS, "year"),
     sa.Index(None, "grain", "siret", "year"),
     sa.Index(None, "grain", "route", "year"),
+)
+
+#: The national listings over every period of whole exit years, written at refresh from
+#: the roll-up cells (``cert``, ``org``, ``route``, ``all``) and their flags: per group and
+#: period [``year_from``, ``year_to``] (within the years of the cells, at most
+#: ``service.MAX_YEARS`` long), the summed counts, and per window (one bit each, as in
+#: ``analytics_cells``) whether the group is hidden in some year of the period
+#: (``hidden``) and whether that hiding is secondary in the first such year
+#: (``secondary``).  A national listing reads one row per group instead of adding its
+#: years.  Valid with the flags, for ``AnalyticsState.min_cell``.
+periods = sa.Table(
+    "analytics_periods",
+    Base.metadata,
+    sa.Column("id", BigIntPK, primary_key=True),
+    sa.Column("grain", sa.String(5), nullable=False),
+    *(sa.Column(name, sa.String(255 if name == "cert_type" else 100), nullable=False,
+                server_default="") for name in DIMENSIONS),
+    sa.Column("year_from", sa.Integer, nullable=False),
+    sa.Column("year_to", sa.Integer, nullable=False),
+    sa.Column("cohort", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("abandoned", sa.Integer, nullable=False, server_default="0"),
+    *(sa.Column(name, sa.Integer, nullable=False, server_default="0") for name in DELAY_COLUMNS),
+    sa.Column("hidden", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("secondary", sa.Integer, nullable=False, server_default="0"),
+    sa.UniqueConstraint("grain", "year_from", "year_to", *DIMENSIONS,
+                        name="uq_analytics_periods_period_group"),
 )
 
 

@@ -33,8 +33,9 @@ from passport.analytics.models import (
     FileOutcome,
     LineageKey,
     cells,
+    periods,
 )
-from passport.analytics.service import national_flags
+from passport.analytics.service import FlaggedCell, Key, bounds, national_flags, national_periods
 from passport.config import ANALYTICS_MIN_CELL
 from passport.db import analyze, membership, table_of, unit_of_work, utcnow
 from passport.records.models import Passage
@@ -244,6 +245,7 @@ def full_refresh(db: Session, min_cell: int | None = None) -> RefreshResult:
     rebuild_lineage(db)
     db.execute(sa.delete(table_of(FileOutcome)))
     db.execute(sa.delete(cells))
+    db.execute(sa.delete(periods))
     writer = BulkWriter(db, FileOutcome.__tablename__, (
         "training_file_id", "cert_type", "cert_code", "siret", "route", "year", "abandoned",
         "delay_months"))
@@ -266,15 +268,16 @@ def full_refresh(db: Session, min_cell: int | None = None) -> RefreshResult:
     written = write_cells(db, totals, min_cell)
     seconds = time.perf_counter() - started
     _record(db, files, seconds, min_cell)
-    analyze(db, "analytics_file_outcomes", "analytics_cells")
+    analyze(db, "analytics_file_outcomes", "analytics_cells", "analytics_periods")
     log.info("analytics: full refresh of %s files into %s cells in %.1f s", files, written,
              seconds)
     return RefreshResult(files, written, seconds)
 
 
-def write_cells(db: Session, totals: dict[tuple[Any, ...], Vector], min_cell: int) -> int:
+def write_cells(db: Session, totals: dict[Key, Vector], min_cell: int) -> int:
     """Write the cells of an empty ``analytics_cells`` (a plain bulk insert, COPY on
-    PostgreSQL), with the national listings' disclosure decided at ``min_cell``."""
+    PostgreSQL), with the national listings' disclosure decided at ``min_cell``, and their
+    periods in an empty ``analytics_periods``."""
     flags = national_flags({k: v for k, v in totals.items() if k[0] != "base"}, min_cell)
     writer = BulkWriter(db, "analytics_cells", (
         "grain", *DIMENSIONS, "year", "cohort", "abandoned", *DELAY_COLUMNS, "hidden",
@@ -283,7 +286,67 @@ def write_cells(db: Session, totals: dict[tuple[Any, ...], Vector], min_cell: in
             for (grain, *dims, year), vector in totals.items()]
     for start in range(0, len(rows), 10_000):
         writer.write(rows[start:start + 10_000])
+    by_group: defaultdict[Key, dict[int, FlaggedCell]] = defaultdict(dict)
+    for key, vector in totals.items():
+        if key[0] != "base":
+            by_group[key[:-1]][int(key[-1])] = (vector, *flags.get(key, (0, 0)))
+    if by_group:
+        years = [key[-1] for key in totals]
+        _write_periods(db, by_group, (int(min(years)), int(max(years))))
     return len(rows)
+
+
+#: The dimension a roll-up grain's groups are told apart by (None: one group).
+_GROUP_COLUMN = {"cert": "cert_code", "org": "siret", "route": "route", "all": None}
+
+
+def _write_periods(db: Session, by_group: dict[Key, dict[int, FlaggedCell]],
+                   years: tuple[int, int]) -> None:
+    writer = BulkWriter(db, "analytics_periods", (
+        "grain", *DIMENSIONS, "year_from", "year_to", "cohort", "abandoned", *DELAY_COLUMNS,
+        "hidden", "secondary"))
+    batch: list[tuple[Any, ...]] = []
+    for group, first, last, vector, hidden, secondary in national_periods(by_group, years):
+        batch.append((*group, first, last, *vector, hidden, secondary))
+        if len(batch) >= 10_000:
+            writer.write(batch)
+            batch.clear()
+    writer.write(batch)
+
+
+def _selected(db: Session, table: sa.Table, grain: str, column: str | None,
+              values: list[Any] | None) -> Iterator[sa.ColumnElement[bool]]:
+    """Conditions selecting the rows of ``table`` at ``grain`` whose ``column`` is among
+    ``values`` (all of the grain's rows when None)."""
+    if column is None or values is None:
+        yield table.c.grain == grain
+        return
+    for condition in membership(db, table.c[column], values):
+        yield sa.and_(table.c.grain == grain, condition)
+
+
+def _rewrite_periods(db: Session, groups: set[Key] | None) -> None:
+    """Write again, from their cells, the period rows of these roll-up groups (``(grain,
+    *dimensions)``; every group when None), and of those sharing their value of
+    `_GROUP_COLUMN`."""
+    low, high = bounds(db)
+    if low is None or high is None:
+        return
+    columns = [cells.c.grain, *(cells.c[d] for d in DIMENSIONS), cells.c.year, cells.c.cohort,
+               cells.c.abandoned, *(cells.c[d] for d in DELAY_COLUMNS), cells.c.hidden,
+               cells.c.secondary]
+    by_group: defaultdict[Key, dict[int, FlaggedCell]] = defaultdict(dict)
+    for grain, column in _GROUP_COLUMN.items():
+        values = None if groups is None else \
+            [g[1 + DIMENSIONS.index(column)] if column else "" for g in groups if g[0] == grain]
+        if values == []:
+            continue
+        for condition in _selected(db, periods, grain, column, values):
+            db.execute(sa.delete(periods).where(condition))
+        for condition in _selected(db, cells, grain, column, values):
+            for row in db.execute(sa.select(*columns).where(condition)):
+                by_group[tuple(row[:5])][row[5]] = (row[6:-2], row[-2], row[-1])
+    _write_periods(db, by_group, (low, high))
 
 
 def refresh_files(db: Session, file_ids: Iterable[int]) -> RefreshResult:
@@ -302,18 +365,30 @@ def refresh_files(db: Session, file_ids: Iterable[int]) -> RefreshResult:
         outcome.add_to(deltas)
     if fresh:
         db.execute(sa.insert(fo), [vars(o) for o in fresh])
-    written = _upsert(db, deltas)
-    if (state := db.get(AnalyticsState, 1)) is not None:
-        if state.min_cell:
-            _decide(db, {(key[0], key[-1]) for key, vector in deltas.items()
-                         if key[0] != "base" and any(vector)}, state.min_cell)
+    state = db.get(AnalyticsState, 1)
+    written = apply_deltas(db, deltas, state.min_cell if state is not None else None)
+    if state is not None:
         _changed(state)
     return RefreshResult(len(fresh), written, time.perf_counter() - started)
 
 
-def _decide(db: Session, grain_years: set[tuple[str, int]], min_cell: int) -> int:
+def apply_deltas(db: Session, deltas: dict[Key, Vector], min_cell: int | None) -> int:
+    """Add ``deltas`` to the cells; with ``min_cell`` (the threshold of the flags), decide
+    again the national listings' disclosure where cells moved and write again the periods
+    of the groups whose cells or flags moved. Return the number of cells written."""
+    years = bounds(db)
+    written = _upsert(db, deltas)
+    if min_cell:
+        moved = {key for key, vector in deltas.items() if key[0] != "base" and any(vector)}
+        moved |= _decide(db, {(key[0], key[-1]) for key in moved}, min_cell)
+        # A new exit year adds periods to every group.
+        _rewrite_periods(db, {key[:-1] for key in moved} if bounds(db) == years else None)
+    return written
+
+
+def _decide(db: Session, grain_years: set[tuple[str, int]], min_cell: int) -> set[Key]:
     """Decide again the national listings' disclosure in these (grain, year)s, whose cells
-    changed; return the number of cells whose flags moved."""
+    changed; return the keys of the cells whose flags moved."""
     changed = []
     columns = [cells.c.id, cells.c.grain, *(cells.c[d] for d in DIMENSIONS), cells.c.year,
                cells.c.cohort, cells.c.abandoned, *(cells.c[d] for d in DELAY_COLUMNS),
@@ -323,14 +398,14 @@ def _decide(db: Session, grain_years: set[tuple[str, int]], min_cell: int) -> in
                                                      cells.c.year == year)).all()
         vectors = {tuple(row[1:7]): row[7:-2] for row in found}
         flags = national_flags(vectors, min_cell)
-        changed += [{"cell": row[0], "hidden": new[0], "secondary": new[1]}
+        changed += [({"cell": row[0], "hidden": new[0], "secondary": new[1]}, tuple(row[1:7]))
                     for row in found
                     if (new := flags.get(tuple(row[1:7]), (0, 0))) != tuple(row[-2:])]
     if changed:
         db.execute(sa.update(cells).where(cells.c.id == sa.bindparam("cell"))
                    .values(hidden=sa.bindparam("hidden"), secondary=sa.bindparam("secondary")),
-                   changed)
-    return len(changed)
+                   [values for values, _ in changed])
+    return {key for _, key in changed}
 
 
 def holders_files(db: Session, holder_ids: Iterable[int]) -> list[int]:

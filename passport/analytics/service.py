@@ -15,6 +15,7 @@ Rules (docs/analytics.md has the reasoning and examples):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import threading
 from collections import OrderedDict, defaultdict
@@ -32,8 +33,9 @@ from passport.analytics.models import (
     AnalyticsQuery,
     AnalyticsState,
     cells,
+    periods,
 )
-from passport.analytics.stats import quartiles_months, wilson
+from passport.analytics.stats import quartiles, wilson
 from passport.db import membership
 from passport.errors import InvalidInput
 from passport.referentials import service as referentials
@@ -166,6 +168,42 @@ def national_flags(vectors: Mapping[tuple[Any, ...], Sequence[int]], min_cell: i
     return flags
 
 
+Key = tuple[Any, ...]
+#: A roll-up cell as `national_periods` takes it: its vector (cohort, abandoned, d0 … d36)
+#: and its flags (hidden, secondary).
+FlaggedCell = tuple[Sequence[int], int, int]
+
+
+def national_periods(by_group: Mapping[Key, Mapping[int, FlaggedCell]], bounds: tuple[int, int]
+                     ) -> Iterator[tuple[Key, int, int, list[int], int, int]]:
+    """Each group's figures over every period within ``bounds`` (the years of the cells;
+    at most `MAX_YEARS` long) in which it has a cell: ``(group, year_from, year_to, summed
+    vector, hidden, secondary)``. For each window, a group is hidden over a period when it
+    is hidden in one of its years, for the reason of the first such year: the period
+    rows of ``analytics_periods``."""
+    low, high = bounds
+    # Period by period, every group's row together: the rows a listing reads are written
+    # side by side (a few pages, not one page per row).
+    for first in range(low, high + 1):
+        running: dict[Key, tuple[list[int], int, int]] = {}
+        for year in range(first, min(high, first + MAX_YEARS - 1) + 1):
+            for group, by_year in by_group.items():
+                cell = by_year.get(year)
+                if cell is None:
+                    continue
+                vector, in_year, why = cell
+                before = running.get(group)
+                if before is None:
+                    running[group] = list(vector), in_year, why & in_year
+                    continue
+                total, hidden, secondary = before
+                running[group] = ([a + b for a, b in zip(total, vector, strict=True)],
+                                  hidden | in_year,
+                                  secondary | why & in_year & ~hidden)  # first hidden now
+            for group, (total, hidden, secondary) in running.items():
+                yield group, first, year, total, hidden, secondary
+
+
 def _grain(query: Query) -> str:
     needed = set(GROUPS[query.group_by])
     if query.certification:
@@ -179,13 +217,20 @@ def _grain(query: Query) -> str:
     return "base"
 
 
-def _years(db: Session, query: Query) -> tuple[int, int]:
+def bounds(db: Session) -> tuple[int | None, int | None]:
+    """The first and last exit years of the cells (None, None: nothing computed yet)."""
     low, high = db.execute(sa.select(sa.func.min(cells.c.year), sa.func.max(cells.c.year))
                            .where(cells.c.grain == "all")).one()
+    return low, high
+
+
+def _years(db: Session, query: Query) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The query's period, and the same within the years of the cells (what it covers)."""
+    low, high = bounds(db)
     year_from = query.year_from if query.year_from is not None else low
     year_to = query.year_to if query.year_to is not None else high
-    if year_from is None or year_to is None:
-        return 0, -1  # nothing computed yet: an empty answer
+    if low is None or high is None or year_from is None or year_to is None:
+        return (0, -1), (0, -1)  # nothing computed yet: an empty answer
     if query.year_from is None and year_to - year_from >= MAX_YEARS:
         year_from = year_to - MAX_YEARS + 1
     if year_from > year_to:
@@ -193,7 +238,7 @@ def _years(db: Session, query: Query) -> tuple[int, int]:
     if year_to - year_from >= MAX_YEARS:
         raise AnalyticsInputError("periode_trop_longue",
                                   f"a period covers at most {MAX_YEARS} exit years")
-    return year_from, year_to
+    return (year_from, year_to), (max(year_from, low), min(year_to, high))
 
 
 def _filtered(statement: sa.Select[Any], query: Query) -> sa.Select[Any]:
@@ -269,8 +314,8 @@ def _suppress_period(period: dict[tuple[Any, ...], Cell], reasons: dict[tuple[An
                      min_cell: int) -> bool:
     """The rule over the whole period, after the yearly ones (which filled ``reasons``):
     add to ``reasons``; return whether the period's total is hidden."""
-    for key, cell in period.items():
-        if not safe(cell, min_cell):
+    for key, (cohort, successes) in period.items():  # `safe`, inlined: thousands of groups
+        if min(cohort, successes, cohort - successes) < min_cell:
             reasons.setdefault(key, "primary")
     for key in complement(period, set(reasons), min_cell):
         reasons.setdefault(key, "secondary")
@@ -279,12 +324,12 @@ def _suppress_period(period: dict[tuple[Any, ...], Cell], reasons: dict[tuple[An
 
 def _decided(query: Query, min_cell: int, state: AnalyticsState | None) -> bool:
     """Whether the yearly decisions of this query were taken at refresh: a national
-    listing (no filter) at the threshold the flags were decided with."""
+    listing (no filter; by certification, organisation or access route) at the threshold
+    the flags were decided with."""
     return (state is not None and state.min_cell == min_cell and not query.certification
-            and not query.organisation and query.window_months in WINDOWS)
+            and not query.organisation and query.group_by != "year"
+            and query.window_months in WINDOWS)
 
-
-Key = tuple[Any, ...]
 
 
 @dataclass
@@ -307,56 +352,77 @@ def _listing(db: Session, query: Query, years: tuple[int, int], min_cell: int) -
                    Figures.added(figures.values()), total_hidden)
 
 
-def _national(db: Session, query: Query, years: tuple[int, int], min_cell: int) -> Listing:
-    """A national listing from the decisions taken at refresh: per group, the period's
-    cohort and successes and the first year the group is hidden in (with why); the period
-    rule; then the full figures of the published groups only, and the total from the
-    cells of the ``all`` grain (every group's cells add up to them). The same answer as
-    `_listing` (a property test checks it), without reading each group's years."""
-    bit = 1 << WINDOWS.index(query.window_months)
-    dims = [cells.c[d] for d in GROUPS[query.group_by]] or [cells.c.year]
-    delays = [cells.c[d] for d in DELAY_COLUMNS[:query.window_months + 1]]
+@functools.cache
+def _national_statements(group_by: str, window_months: int
+                         ) -> tuple[sa.Select[Any], sa.Select[Any], sa.Select[Any]]:
+    """The three reads of `_national` for a grouping and window, built once (the period's
+    years are bound at execution): narrow rows, the total's row, full rows."""
+    bit = 1 << WINDOWS.index(window_months)
+    dims = [periods.c[d] for d in GROUPS[group_by]]
+    delays = [periods.c[d] for d in DELAY_COLUMNS[:window_months + 1]]
     successes = sum(delays[1:], start=delays[0])
-    # The first year hidden, doubled, plus one when that hiding is secondary (None: never).
-    first_hidden = sa.func.min(sa.case(
-        (cells.c.hidden.bitwise_and(bit) != 0,
-         cells.c.year * 2 + sa.case((cells.c.secondary.bitwise_and(bit) != 0, 1), else_=0))))
-    in_period = cells.c.year.between(*years)
-    statement = _filtered(
-        sa.select(*dims, first_hidden, _total(cells.c.cohort), _total(successes))
-        .where(in_period).group_by(*dims), query)
-    width = len(dims)
+    in_period = (periods.c.year_from == sa.bindparam("year_from"),
+                 periods.c.year_to == sa.bindparam("year_to"))
+    grain = periods.c.grain == _grain(Query(group_by=group_by))
+    return (
+        sa.select(*dims, periods.c.hidden.bitwise_and(bit), periods.c.secondary.bitwise_and(bit),
+                  periods.c.cohort, successes).where(grain, *in_period, periods.c.cohort > 0),
+        sa.select(periods.c.hidden.bitwise_and(bit), periods.c.cohort, periods.c.abandoned,
+                  *delays).where(periods.c.grain == "all", *in_period),
+        sa.select(*dims, periods.c.cohort, periods.c.abandoned, *delays).where(grain, *in_period),
+    )
+
+
+def _national(db: Session, query: Query, years: tuple[int, int], min_cell: int) -> Listing:
+    """A national listing from the period rows written at refresh (``years`` within the
+    years of the cells): per group, the period's cohort and successes and whether it is
+    hidden in one of the years (and why); the period rule; then the full figures of the
+    published groups only, and the total from the row of the ``all`` grain. The same
+    answer as `_listing` (a property test checks it), reading one row per group."""
+    narrow, total_of, full = _national_statements(query.group_by, query.window_months)
+    period_of = {"year_from": years[0], "year_to": years[1]}
+    connection = db.connection()
+    width = len(GROUPS[query.group_by])
     cohorts: dict[Key, int] = {}
     period: dict[Key, Cell] = {}
     reasons: dict[Key, str] = {}
-    for row in db.connection().execute(statement).all():
+    for row in connection.execute(narrow, period_of).all():
         key = tuple(row[:width])
-        cohorts[key] = row[width + 1]
-        if row[width + 1] > 0:
-            period[key] = (row[width + 1], row[width + 2])
-        if row[width] is not None:
-            reasons[key] = "secondary" if row[width] % 2 else "primary"
-    # Each year's total is the cell of the ``all`` grain.
-    yearly = db.connection().execute(
-        sa.select(cells.c.cohort, cells.c.abandoned, *delays)
-        .where(cells.c.grain == "all", in_period)).all()
-    total_hidden = any(not safe((row[0], sum(row[2:])), min_cell) for row in yearly if row[0])
+        cohorts[key] = row[width + 2]
+        period[key] = (row[width + 2], row[width + 3])
+        if row[width]:
+            reasons[key] = "secondary" if row[width + 1] else "primary"
+    total_row = connection.execute(total_of, period_of).first()
+    # The ``all`` row is hidden in a year exactly when that year's total is unsafe.
+    total_hidden = bool(total_row and total_row[0])
     total_hidden |= _suppress_period(period, reasons, min_cell)
-    total = Figures.added(Figures(row[0], row[1], list(row[2:])) for row in yearly)
-    published = {key for key in period if key not in reasons}
+    total = Figures(total_row[1], total_row[2], list(total_row[3:])) if total_row else \
+        Figures(0, 0, [])
+    published = {key[-1] for key in period if key not in reasons}
+    # The published groups' rows; all rows of the period when they are most of them (an
+    # array of a thousand codes costs more to send than the rows it leaves out).
+    last = periods.c[GROUPS[query.group_by][-1]]
+    statements = ([full.where(condition) for condition in membership(db, last, published)]
+                  if 2 * len(published) < len(period) else [full]) if published else []
     figures: dict[Key, Figures] = {}
-    for condition in (membership(db, dims[-1], {key[-1] for key in published})
-                      if published else ()):
-        figures.update((key, f) for key, f in _figures_of(db, query, years, condition).items()
-                       if key in published)
+    for statement in statements:
+        for row in connection.execute(statement, period_of).all():
+            key = tuple(row[:width])
+            if key in period and key not in reasons:
+                figures[key] = Figures(row[width], row[width + 1], list(row[width + 2:]))
     return Listing(cohorts, reasons, figures, total, total_hidden)
+
+
+#: The figures of a suppressed row.
+_NO_FIGURES: dict[str, Any] = dict.fromkeys((
+    "cohort", "successes", "rate", "interval", "abandoned", "abandonment_rate", "delay_months"))
 
 
 def _figures(figures: Figures | None, min_cell: int) -> dict[str, Any]:
     if figures is None:
-        return {"cohort": None, "successes": None, "rate": None, "interval": None,
-                "abandoned": None, "abandonment_rate": None, "delay_months": None}
-    successes = figures.successes
+        return _NO_FIGURES
+    running = list(accumulate(figures.delays))
+    successes = running[-1]
     low, high = wilson(successes, figures.cohort)
     started = figures.cohort + figures.abandoned
     show_abandoned = figures.abandoned >= min_cell
@@ -367,7 +433,7 @@ def _figures(figures: Figures | None, min_cell: int) -> dict[str, Any]:
                      "method": "wilson"},
         "abandoned": figures.abandoned if show_abandoned else None,
         "abandonment_rate": round(figures.abandoned / started, 4) if show_abandoned else None,
-        "delay_months": quartiles_months(figures.delays),
+        "delay_months": quartiles(running),
     }
 
 
@@ -422,11 +488,11 @@ def success_rates(db: Session, query: Query, min_cell: int) -> dict[str, Any]:
 
 def _compute(db: Session, query: Query, min_cell: int, state: AnalyticsState | None
              ) -> dict[str, Any]:
-    years = _years(db, query)
-    if years[0] > years[1]:  # nothing computed yet
+    years, covered = _years(db, query)
+    if covered[0] > covered[1]:  # nothing computed yet, or a period without any cell
         listing = Listing({}, {}, {}, Figures(0, 0, []), False)
     elif _decided(query, min_cell, state):
-        listing = _national(db, query, years, min_cell)
+        listing = _national(db, query, covered, min_cell)
     else:
         listing = _listing(db, query, years, min_cell)
     # The rows: groups with finished files in the period (a group with only abandoned
@@ -435,11 +501,12 @@ def _compute(db: Session, query: Query, min_cell: int, state: AnalyticsState | N
     found = bool(keys)
     labels = _labels(db, query, keys)
     rows = []
+    reasons, figures = listing.reasons, listing.figures
     for key in keys:
-        reason = listing.reasons.get(key)
+        reason = reasons.get(key)
         rows.append({"group": _group(query, key, labels), "suppressed": reason is not None,
                      "suppression": reason,
-                     **_figures(None if reason else listing.figures[key], min_cell)})
+                     **(_NO_FIGURES if reason else _figures(figures[key], min_cell))})
     total_hidden = listing.total_hidden
     return {
         "parameters": {**query.parameters(), "year_from": years[0] if found else query.year_from,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Sequence
+from itertools import accumulate
 
 #: Two-sided 95 %: the 0.975 quantile of the standard normal distribution.
 Z95 = 1.959963984540054
@@ -40,18 +42,15 @@ def quantile_months(histogram: Sequence[int], q: float) -> int | None:
 
 
 def quartiles_months(histogram: Sequence[int]) -> dict[str, int | None]:
-    """First quartile, median and third quartile (nearest rank) in one pass."""
-    total = sum(histogram)
+    """First quartile, median and third quartile (nearest rank): the first month whose
+    running count reaches each rank."""
+    return quartiles(list(accumulate(histogram)))
+
+
+def quartiles(running: Sequence[int]) -> dict[str, int | None]:
+    """`quartiles_months` of the running counts of a histogram (``accumulate``)."""
+    total = running[-1] if running else 0
     if total == 0:
         return {"q1": None, "median": None, "q3": None}
-    ranks = [("q1", max(1, math.ceil(0.25 * total))), ("median", max(1, math.ceil(0.5 * total))),
-             ("q3", max(1, math.ceil(0.75 * total)))]
-    out: dict[str, int | None] = {}
-    running = 0
-    for month, count in enumerate(histogram):
-        running += count
-        while ranks and running >= ranks[0][1]:
-            out[ranks.pop(0)[0]] = month
-        if not ranks:
-            break
-    return out
+    return {name: bisect_left(running, max(1, math.ceil(q * total)))
+            for name, q in (("q1", 0.25), ("median", 0.5), ("q3", 0.75))}

@@ -16,11 +16,12 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session, sessionmaker
 
 from passport.analytics import service
-from passport.analytics.models import AnalyticsState, cells
+from passport.analytics.models import DIMENSIONS, AnalyticsState, cells, periods
 from passport.analytics.refresh import (
     Outcome,
     _vectors,
     add_months,
+    apply_deltas,
     delay_months,
     full_refresh,
     write_cells,
@@ -306,28 +307,95 @@ PUBLISHED = [(cert, org, "VAE", year, result) for cert in range(4) for org in ra
 def test_national_listings_decided_at_refresh_answer_as_the_full_computation(
         committed: Factory, files: list[tuple[int, int, str, int, int]], min_cell: int,
         windows: list[int]) -> None:
-    """The flags written at refresh give, for every national listing (grouping, window,
-    period), the very answer worked out from the yearly cells: rows, reasons, figures and
-    the total's suppression."""
+    """The flags and periods written at refresh give, for every national listing
+    (grouping, window, period, within the years of the cells or not), the very answer
+    worked out from the yearly cells: rows, reasons, figures and the total's suppression."""
     totals = _vectors()
-    for n, (cert, org, route, year, result) in enumerate(files):
-        Outcome(n, "RNCP", f"RNCP3000{cert}", f"{org:014d}", route, year, result == -1,
-                None if result == -1 else result).add_to(totals)
+    for n, row in enumerate(files):
+        outcome(n, row).add_to(totals)
     state = AnalyticsState(id=1, min_cell=min_cell)
     with unit_of_work(committed) as db:
         db.execute(sa.delete(cells))
+        db.execute(sa.delete(periods))
         write_cells(db, totals, min_cell)
-        for group_by in service.GROUPS:
-            for window in windows:
-                for year_from, year_to in ((None, None), (2022, 2023), (2024, 2024)):
-                    query = Query(group_by=group_by, window_months=window,
-                                  year_from=year_from, year_to=year_to)
-                    assert service._decided(query, min_cell, state)
-                    decided = service._compute(db, query, min_cell, state)
-                    computed = service._compute(db, query, min_cell, None)
-                    for answer in (decided, computed):
-                        del answer["refreshed_at"], answer["updated_at"]
-                    assert decided == computed
+        assert_decided_as_computed(db, state, windows)
+
+
+#: Losing RNCP30001's 2022 success makes it primary in 2022 and RNCP30000, unchanged, its
+#: secondary; over 2022–2023 the period rule alone would have hidden RNCP30002 instead.
+FLAG_ONLY = [(1, 0, "VAE", 2022, 1), (1, 0, "VAE", 2022, 40),
+             *[(cert, 0, "VAE", 2022, result) for cert in (0, 2) for result in (1, 40)],
+             *[(0, 0, "VAE", 2023, result) for result in [1] * 5 + [40] * 5],
+             *[(cert, 0, "VAE", 2023, result) for cert in (1, 2) for result in (1, 40)]]
+
+
+@examples(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(files=FLAG_ONLY, dropped=1, added=[], min_cell=1)
+@given(files=outcome_rows, dropped=st.integers(0, 20), added=outcome_rows.map(lambda f: f[:8]),
+       min_cell=st.integers(1, 6))
+def test_incremental_refreshes_keep_the_decisions_of_a_full_one(
+        committed: Factory, files: list[tuple[int, int, str, int, int]], dropped: int,
+        added: list[tuple[int, int, str, int, int]], min_cell: int) -> None:
+    """Cells moved by the difference between two populations (a few files gone, a few
+    new): the flags are those a full refresh of the second population decides, and every
+    national listing read from the periods is the answer worked out from the counts."""
+    before, after = _vectors(), _vectors()
+    deltas = _vectors()
+    for n, row in enumerate(files):
+        outcome(n, row).add_to(before)
+        if n >= dropped:
+            outcome(n, row).add_to(after)
+            continue
+        outcome(n, row).add_to(deltas, -1)
+    for n, row in enumerate(added, start=len(files)):
+        outcome(n, row).add_to(after)
+        outcome(n, row).add_to(deltas)
+    state = AnalyticsState(id=1, min_cell=min_cell)
+
+    def counted_flags(db: Session) -> dict[tuple[Any, ...], tuple[int, int]]:
+        return {tuple(row[1:7]): tuple(row[7:]) for row in db.execute(sa.select(
+            cells.c.id, cells.c.grain, *(cells.c[d] for d in DIMENSIONS), cells.c.year,
+            cells.c.hidden, cells.c.secondary).where(cells.c.cohort > 0))}
+
+    with unit_of_work(committed) as db:
+        db.execute(sa.delete(cells))
+        db.execute(sa.delete(periods))
+        write_cells(db, before, min_cell)
+        apply_deltas(db, deltas, min_cell)
+        kept_up = counted_flags(db)
+        assert_decided_as_computed(db, state, [12, 24])
+        db.execute(sa.delete(cells))
+        db.execute(sa.delete(periods))
+        write_cells(db, after, min_cell)
+        assert counted_flags(db) == kept_up
+
+
+def outcome(n: int, row: tuple[int, int, str, int, int]) -> Outcome:
+    cert, org, route, year, result = row
+    return Outcome(n, "RNCP", f"RNCP3000{cert}", f"{org:014d}", route, year, result == -1,
+                   None if result == -1 else result)
+
+
+def assert_decided_as_computed(db: Session, state: AnalyticsState, windows: list[int],
+                               years: tuple[tuple[int | None, int | None], ...] = (
+                                   (None, None), (2022, 2023), (2024, 2024), (2019, 2022),
+                                   (2026, 2027))) -> None:
+    """Every national listing (grouping, window, period) read from what the refresh
+    decided is the answer worked out from the yearly cells."""
+    assert state.min_cell is not None
+    for group_by in service.GROUPS:
+        for window in windows:
+            for year_from, year_to in years:
+                query = Query(group_by=group_by, window_months=window,
+                              year_from=year_from, year_to=year_to)
+                # A listing by year reads its few cells, not the periods.
+                assert service._decided(query, state.min_cell, state) == (group_by != "year")
+                decided = service._compute(db, query, state.min_cell, state)
+                computed = service._compute(db, query, state.min_cell, None)
+                for answer in (decided, computed):
+                    del answer["refreshed_at"], answer["updated_at"]
+                assert decided == computed, query
 
 
 def test_the_flags_follow_incremental_refreshes_and_the_threshold(
@@ -376,8 +444,27 @@ def test_the_flags_follow_incremental_refreshes_and_the_threshold(
         rates(population, year_from=2024, year_to=2024), "certification").items()}
     assert reasons == {"RNCP34762": "primary", "RNCP37488": "secondary"}
     with unit_of_work(population) as db:
+        assert_decided_as_computed(db, db.get(AnalyticsState, 1), list(service.WINDOWS))
+        # A file leaving in a new exit year: every group gets that year's periods.
+        moved = db.scalars(sa.select(TrainingFile).where(TrainingFile.statut == "TERMINE")
+                           .order_by(TrainingFile.id).limit(1)).one()
+        moved.date_sortie = dt.date(2026, 3, 1)
+        db.flush()
+        refresh_files(db, [moved.id])
+        assert db.scalar(sa.select(sa.func.max(periods.c.year_to))) == 2026
+        assert_decided_as_computed(db, db.get(AnalyticsState, 1), list(service.WINDOWS),
+                                   ((None, None), (2024, 2026), (2026, 2026), (2023, 2024)))
+
+    def counted_periods() -> set[tuple[Any, ...]]:
+        with unit_of_work(population) as db:
+            return {tuple(row[1:]) for row in db.execute(sa.select(periods).where(
+                periods.c.cohort + periods.c.abandoned > 0))}
+
+    kept_up = flags(), counted_periods()
+    with unit_of_work(population) as db:
         full_refresh(db)  # the threshold of the last refresh is kept
-    assert flags() == after
+    # The incremental refreshes kept flags and periods as a full refresh writes them.
+    assert (flags(), counted_periods()) == kept_up
 
 
 def test_without_decided_flags_listings_are_worked_out_from_the_counts(
