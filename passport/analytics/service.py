@@ -87,10 +87,6 @@ class Figures:
     abandoned: int
     delays: list[int]
 
-    @property
-    def successes(self) -> int:
-        return sum(self.delays)
-
     @classmethod
     def added(cls, parts: Iterable[Figures]) -> Figures:
         """The figures of the parts together."""
