@@ -310,11 +310,12 @@ def _suppress_period(period: dict[tuple[Any, ...], Cell], reasons: dict[tuple[An
                      min_cell: int) -> bool:
     """The rule over the whole period, after the yearly ones (which filled ``reasons``):
     add to ``reasons``; return whether the period's total is hidden."""
-    for key, (cohort, successes) in period.items():  # `safe`, inlined: thousands of groups
-        if min(cohort, successes, cohort - successes) < min_cell:
-            reasons.setdefault(key, "primary")
-    for key in complement(period, set(reasons), min_cell):
-        reasons.setdefault(key, "secondary")
+    # `safe`, inlined (a national listing has thousands of groups).
+    for key in [key for key, (cohort, successes) in period.items()
+                if cohort < min_cell or successes < min_cell or cohort - successes < min_cell]:
+        reasons.setdefault(key, "primary")
+    for key in complement(period, set(reasons), min_cell) - reasons.keys():
+        reasons[key] = "secondary"
     return not safe(_sum(period.values()), min_cell)
 
 
