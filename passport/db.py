@@ -59,6 +59,21 @@ def chunked(items: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[Any
         yield items[start : start + size]
 
 
+#: Splits the strings of a `membership` test sent as one text: a control character XML
+#: never carries; a value holding it sends its chunk as an array instead.
+UNIT_SEPARATOR = "\x1f"
+
+
+def _joined(chunk: Sequence[Any]) -> str | None:
+    """The strings of ``chunk`` as one text for ``string_to_array``, or None when they
+    are not all strings, or a value would split or vanish (the empty string: PostgreSQL
+    splits '' into no element at all)."""
+    if not all(isinstance(value, str) for value in chunk) or "" in chunk:
+        return None
+    joined = UNIT_SEPARATOR.join(chunk)
+    return joined if joined.count(UNIT_SEPARATOR) == len(chunk) - 1 else None
+
+
 def membership(
     session: Session, column: sa.ColumnElement[Any], values: Iterable[Any]
 ) -> Iterator[sa.ColumnElement[bool]]:
@@ -66,6 +81,8 @@ def membership(
 
     PostgreSQL gets ``column = ANY(:array)``: one bound parameter, a cheap plan, 5,000
     values a time; an ``IN`` list of hundreds of parameters costs more to plan than to run.
+    Strings go as one text split by the server (``string_to_array``): psycopg quotes each
+    element of a text array through a regular expression, 20× slower for 5,000 values.
     SQLite gets plain ``IN`` lists within its parameter limit.
     """
     ordered = sorted(set(values))
@@ -73,7 +90,12 @@ def membership(
         from sqlalchemy.dialects.postgresql import ARRAY
 
         for chunk in chunked(ordered, 5000):
-            yield column == sa.any_(sa.bindparam(None, list(chunk), type_=ARRAY(column.type)))
+            joined = _joined(chunk)
+            if joined is not None:
+                yield column == sa.any_(sa.func.string_to_array(
+                    sa.bindparam(None, joined, type_=sa.Text), UNIT_SEPARATOR))
+            else:
+                yield column == sa.any_(sa.bindparam(None, list(chunk), type_=ARRAY(column.type)))
     else:
         for chunk in chunked(ordered):
             yield column.in_(chunk)
