@@ -172,9 +172,12 @@ def holder_ids(
         # runs row by row on SQLite.
         if created is not None and session.get_bind().dialect.name == "postgresql":
             with session.get_bind().engine.begin() as conn:
-                created.extend(conn.scalars(
-                    insert_missing(session, h, "nir_hmac").returning(
-                        h.c.id, sort_by_parameter_order=True), rows).all())
+                returned = conn.execute(insert_missing(session, h, "nir_hmac").returning(
+                    h.c.nir_hmac, h.c.id), rows).all()
+            created.extend(holder_id for _, holder_id in returned)
+            ids.update(returned)
+            # Left: the holders another load created meanwhile (the insert skipped them).
+            missing = [k for k in missing if k not in ids]
         else:
             session.execute(insert_missing(session, h, "nir_hmac"), rows)
         for condition in membership(session, h.c.nir_hmac, missing):
