@@ -1,9 +1,10 @@
 """Building and keeping the aggregates up to date.
 
 A full refresh (``passport analytics refresh``) rebuilds the lineage keys, every file's
-outcome and every cell. The incremental refresh recomputes the outcomes of the training
-files of a few holders (those of a processed deposit, or of imported training files) and
-applies the difference to the cells, so the aggregates stay exact without a full rebuild.
+outcome, every cell and every period. The incremental refresh recomputes the outcomes of
+the training files of a few holders (those of a processed deposit, or of imported training
+files), applies the difference to the cells, and writes again the periods of the groups
+that moved, so the aggregates stay exact without a full rebuild.
 Both run under one lock (PostgreSQL advisory lock; SQLite's write lock), so two deposits
 finishing together never count a file twice.
 """

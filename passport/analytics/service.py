@@ -274,15 +274,14 @@ def _fetch(db: Session, query: Query, years: tuple[int, int]
     return found
 
 
-def _figures_of(db: Session, query: Query, years: tuple[int, int],
-                *conditions: sa.ColumnElement[bool]) -> dict[tuple[Any, ...], Figures]:
-    """Cohort, abandoned files and the delay histogram by group over the whole period
-    (of the groups meeting ``conditions``)."""
+def _figures_of(db: Session, query: Query, years: tuple[int, int]
+                ) -> dict[tuple[Any, ...], Figures]:
+    """Cohort, abandoned files and the delay histogram by group over the whole period."""
     dims = [cells.c[d] for d in GROUPS[query.group_by]] or [cells.c.year]
     statement = _filtered(
         sa.select(*dims, _total(cells.c.cohort), _total(cells.c.abandoned),
                   *(_total(cells.c[d]) for d in DELAY_COLUMNS[:query.window_months + 1]))
-        .where(cells.c.year.between(*years), *conditions).group_by(*dims), query)
+        .where(cells.c.year.between(*years)).group_by(*dims), query)
     width = len(dims)
     return {tuple(row[:width]): Figures(row[width], row[width + 1], list(row[width + 2:]))
             for row in db.connection().execute(statement).all()}
