@@ -844,6 +844,13 @@ def demo_load(cli: CliContext, directory: Path) -> None:
     summaries = ingest_files(cli, [directory / f["file"] for f in pending], directory / "reports")
     for s in summaries:
         err.print(f"{Path(s['file']).name}: {s['status']} ({s['ok']} OK, {s['ko']} KO)")
+    # What production's nightly `passport analytics refresh` does: without it the analytics
+    # have nothing computed (deposits and imports then keep them current).
+    from passport.analytics.refresh import full_refresh
+
+    with cli.transaction() as session:
+        counted = full_refresh(session, cli.settings.analytics_min_cell)
+    err.print(f"analytics: {counted.files:,} training files → {counted.cells:,} cells")
     from passport.demo.load import seed_declarations
 
     with cli.transaction() as session:

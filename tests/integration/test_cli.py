@@ -10,6 +10,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy.orm import Session, sessionmaker
 
 from passport.cli import main
+from passport.db import unit_of_work
 from passport.holders.models import IdentityRecord
 from passport.holders.service import IDENTITY_COLUMNS
 from passport.records.models import Passage
@@ -154,6 +155,13 @@ def test_demo_generate_and_load(cli: CliRunner, tmp_path: Path, committed: Facto
     assert result.exit_code == 0, result.output
     assert count(committed, Passage) == stored
     assert "declarations of every kind added for 3 showcase holder(s)" in result.stderr
+    # The analytics are computed: an analyst of the demo sees success rates at once.
+    from passport.analytics.service import Query, success_rates
+
+    assert "analytics: " in result.stderr
+    with unit_of_work(committed) as db:
+        by_year = success_rates(db, Query(group_by="year"), 1)
+    assert any(row["cohort"] for row in by_year["rows"] if not row["suppressed"])
     url = (tmp_path / "demo" / "share-url.txt").read_text().strip()
     assert f"a shared passport, no login needed: {url}" in result.stderr
     again = run(cli, "demo", "load", str(tmp_path / "demo"))
