@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session, sessionmaker
 
 from passport.analytics import service
-from passport.analytics.models import DIMENSIONS, AnalyticsState, cells, periods
+from passport.analytics.models import DELAY_COLUMNS, DIMENSIONS, AnalyticsState, cells, periods
 from passport.analytics.refresh import (
     Outcome,
     _vectors,
@@ -167,18 +167,40 @@ def test_suppression_on_real_cells(population: Factory) -> None:
     assert all(r["suppressed"] for r in default["rows"]) and default["total"]["suppressed"]
 
 
-def test_incremental_refresh_equals_a_full_one(population: Factory) -> None:
-    def snapshot() -> list[tuple[Any, ...]]:
-        with unit_of_work(population) as db:
-            columns = [c for c in cells.c if c.name != "id"]
-            return sorted(tuple(r) for r in db.execute(sa.select(*columns).where(
-                (cells.c.cohort + cells.c.abandoned) > 0)))
+def counted_cells(factory: Factory) -> list[tuple[Any, ...]]:
+    """Every cell that counts a file, without its id."""
+    with unit_of_work(factory) as db:
+        columns = [c for c in cells.c if c.name != "id"]
+        return sorted(tuple(r) for r in db.execute(sa.select(*columns).where(
+            (cells.c.cohort + cells.c.abandoned) > 0)))
 
-    incremental = snapshot()
+
+def test_incremental_refresh_equals_a_full_one(population: Factory) -> None:
+    incremental = counted_cells(population)
     assert incremental  # the imports and deposits filled the cells as they came
     with unit_of_work(population) as db:
         full_refresh(db)
-    assert snapshot() == incremental
+    assert counted_cells(population) == incremental
+
+
+def test_an_incremental_refresh_in_chunks_moves_the_cells_as_one(
+        population: Factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    from passport.analytics import refresh
+    from passport.records.models import Passage
+    from passport.training.models import TrainingFile
+
+    monkeypatch.setattr(refresh, "REFRESH_CHUNK", 2)
+    with unit_of_work(population) as db:
+        db.execute(sa.update(Passage).values(withdrawn_at=sa.func.now()))  # no award left
+        result = refresh.refresh_files(db, db.scalars(sa.select(TrainingFile.id)).all())
+    assert result.files == 9  # every counted file, over five chunks
+    incremental = counted_cells(population)
+    with unit_of_work(population) as db:
+        awards = sum((cells.c[d] for d in DELAY_COLUMNS[1:]), start=cells.c.d0)
+        assert db.scalar(sa.select(sa.func.sum(awards)).where(cells.c.grain == "all")) == 0
+    with unit_of_work(population) as db:
+        full_refresh(db)
+    assert counted_cells(population) == incremental
 
 
 def test_bad_periods_are_refused(population: Factory) -> None:
