@@ -10,7 +10,7 @@ rolls back and records the rejection (see `passport.deposits.service`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, MutableSequence, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,7 +147,7 @@ class _Run:
         vault: NirVault,
         options: IngestOptions,
         progress: Progress | None,
-        created_holders: list[int] | None = None,
+        created_holders: MutableSequence[int] | None = None,
     ) -> None:
         self.session = session
         #: Holders this load created in their own transactions (PostgreSQL; see
@@ -330,11 +330,11 @@ def ingest(
     vault: NirVault,
     options: IngestOptions | None = None,
     progress: Progress | None = None,
-    created_holders: list[int] | None = None,
+    created_holders: MutableSequence[int] | None = None,
 ) -> IngestResult:
     """Process one file into ``session`` (flushed, not committed); see the module docstring.
 
-    ``created_holders``: a list receiving the holders created outside the load's own
+    ``created_holders``: a sequence receiving the holders created outside the load's own
     transaction (PostgreSQL), which the caller discards if the load fails.
     """
     options = options or IngestOptions()

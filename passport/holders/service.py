@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, MutableSequence
 from pathlib import Path
 from typing import Any
 
@@ -140,12 +140,12 @@ def holder_ids(
     pseudonyms: Iterable[str],
     encrypted: Callable[[str], tuple[bytes, str]],
     *,
-    created: list[int] | None = None,
+    created: MutableSequence[int] | None = None,
 ) -> dict[str, int]:
     """Holder id per NIR pseudonym: holders, then former numbers, then new holders.
 
     ``encrypted(pseudonym)`` gives ``(nir_enc, key id)`` for a holder that must be created.
-    With ``created`` (a list the caller keeps), on PostgreSQL, missing holders are created
+    With ``created`` (a sequence the caller keeps), on PostgreSQL, missing holders are created
     in their own, immediately committed transaction and their ids appended to ``created``:
     a holder row is the directory's NIR anchor, not data of the file being loaded, and two
     loads that bring the same new people would otherwise wait for each other's whole load
