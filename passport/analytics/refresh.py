@@ -416,13 +416,6 @@ def _decide(db: Session, grain_years: set[tuple[str, int]], min_cell: int) -> se
     return {key for _, key in changed}
 
 
-def holders_files(db: Session, holder_ids: Iterable[int]) -> list[int]:
-    """The training files of these holders."""
-    tf = table_of(TrainingFile)
-    return [i for condition in membership(db, tf.c.holder_id, holder_ids)
-            for (i,) in db.execute(sa.select(tf.c.id).where(condition))]
-
-
 def after_deposit(factory: sessionmaker[Session], deposit_id: int) -> RefreshResult | None:
     """Bring the aggregates up to date with a processed deposit (its new passages and the
     ones it withdrew). Failure is logged, not raised: the deposit stands, and the next full
@@ -431,12 +424,15 @@ def after_deposit(factory: sessionmaker[Session], deposit_id: int) -> RefreshRes
         with unit_of_work(factory, immediate=True) as db:
             if not _built(db):  # first: finding the holders costs seconds on a big deposit
                 return None
-            p = table_of(Passage)
-            holders = [h for (h,) in db.execute(sa.select(p.c.holder_id).distinct().where(
-                sa.or_(p.c.deposit_id == deposit_id, p.c.withdrawn_by_deposit_id == deposit_id)))]
-            if not holders:
+            p, tf = table_of(Passage), table_of(TrainingFile)
+            # The training files of the holders it touched, in one query: only the file
+            # ids come back (a 200,000-passage deposit's holder ids took 6 MB of the load).
+            touched = sa.select(p.c.holder_id).where(
+                sa.or_(p.c.deposit_id == deposit_id, p.c.withdrawn_by_deposit_id == deposit_id))
+            files = db.scalars(sa.select(tf.c.id).where(tf.c.holder_id.in_(touched))).all()
+            if not files:
                 return None
-            return refresh_files(db, holders_files(db, holders))
+            return refresh_files(db, files)
     except Exception:
         log.exception("analytics: incremental refresh after deposit %s failed; "
                       "run `passport analytics refresh`", deposit_id)
