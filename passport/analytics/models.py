@@ -56,23 +56,39 @@ class FileOutcome(Base):
     delay_months: Mapped[int | None]
 
 
+#: A cell's counts, in the order of its vector (`refresh.Vector`): cohort, abandoned files,
+#: d0 … d36.
+VECTOR = ("cohort", "abandoned", *DELAY_COLUMNS)
+#: The columns of a cell and of a period row, their id aside, in the order the refresh
+#: writes and reads them.
+CELL_COLUMNS = ("grain", *DIMENSIONS, "year", *VECTOR, "hidden", "secondary")
+PERIOD_COLUMNS = ("grain", *DIMENSIONS, "year_from", "year_to", *VECTOR, "hidden", "secondary")
+
+
+def _sums(*years: str) -> list[sa.Column[Any]]:
+    """The columns cells and period rows share, around ``years`` (a cell's year, or a
+    period's first and last): id, grain, dimensions, counts and disclosure flags."""
+    return [
+        sa.Column("id", BigIntPK, primary_key=True),
+        sa.Column("grain", sa.String(5), nullable=False),
+        *(sa.Column(name, sa.String(255 if name == "cert_type" else 100), nullable=False,
+                    server_default="") for name in DIMENSIONS),
+        *(sa.Column(name, sa.Integer, nullable=False) for name in years),
+        *(sa.Column(name, sa.Integer, nullable=False, server_default="0") for name in VECTOR),
+        sa.Column("hidden", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("secondary", sa.Integer, nullable=False, server_default="0"),
+    ]
+
+
+#: The sums by grain and exit year. Disclosure control of the national listings, decided
+#: at refresh (roll-up grains only; ``base`` cells keep 0): bit i is set when the cell is
+#: hidden in its year, at its grain, for the window ``service.WINDOWS[i]`` (``hidden``),
+#: and when that is a secondary suppression (``secondary``).  Valid for
+#: ``AnalyticsState.min_cell``.
 cells = sa.Table(
     "analytics_cells",
     Base.metadata,
-    sa.Column("id", BigIntPK, primary_key=True),
-    sa.Column("grain", sa.String(5), nullable=False),
-    *(sa.Column(name, sa.String(255 if name == "cert_type" else 100), nullable=False,
-                server_default="") for name in DIMENSIONS),
-    sa.Column("year", sa.Integer, nullable=False),
-    sa.Column("cohort", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("abandoned", sa.Integer, nullable=False, server_default="0"),
-    *(sa.Column(name, sa.Integer, nullable=False, server_default="0") for name in DELAY_COLUMNS),
-    # Disclosure control of the national listings, decided at refresh (roll-up grains
-    # only; ``base`` cells keep 0): bit i is set when the cell is hidden in its year, at
-    # its grain, for the window ``service.WINDOWS[i]`` (``hidden``), and when that is a
-    # secondary suppression (``secondary``).  Valid for ``AnalyticsState.min_cell``.
-    sa.Column("hidden", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("secondary", sa.Integer, nullable=False, server_default="0"),
+    *_sums("year"),
     sa.UniqueConstraint("grain", *DIMENSIONS, "year"),
     sa.Index(None, "grain", "siret", "year"),
     sa.Index(None, "grain", "route", "year"),
@@ -89,17 +105,7 @@ cells = sa.Table(
 periods = sa.Table(
     "analytics_periods",
     Base.metadata,
-    sa.Column("id", BigIntPK, primary_key=True),
-    sa.Column("grain", sa.String(5), nullable=False),
-    *(sa.Column(name, sa.String(255 if name == "cert_type" else 100), nullable=False,
-                server_default="") for name in DIMENSIONS),
-    sa.Column("year_from", sa.Integer, nullable=False),
-    sa.Column("year_to", sa.Integer, nullable=False),
-    sa.Column("cohort", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("abandoned", sa.Integer, nullable=False, server_default="0"),
-    *(sa.Column(name, sa.Integer, nullable=False, server_default="0") for name in DELAY_COLUMNS),
-    sa.Column("hidden", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("secondary", sa.Integer, nullable=False, server_default="0"),
+    *_sums("year_from", "year_to"),
     sa.UniqueConstraint("grain", "year_from", "year_to", *DIMENSIONS,
                         name="uq_analytics_periods_period_group"),
 )

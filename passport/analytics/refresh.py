@@ -27,9 +27,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ingestion.bulk import BulkWriter
 from passport.analytics.models import (
+    CELL_COLUMNS,
     DELAY_COLUMNS,
     DIMENSIONS,
     MAX_DELAY_MONTHS,
+    PERIOD_COLUMNS,
+    VECTOR,
     AnalyticsState,
     FileOutcome,
     LineageKey,
@@ -221,10 +224,9 @@ def _upsert(db: Session, deltas: dict[tuple[Any, ...], Vector]) -> int:
         return 0
     dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
     statement = dialect.insert(cells)
-    counters = ("cohort", "abandoned", *DELAY_COLUMNS)
     statement = statement.on_conflict_do_update(
         index_elements=["grain", *DIMENSIONS, "year"],
-        set_={name: cells.c[name] + statement.excluded[name] for name in counters})
+        set_={name: cells.c[name] + statement.excluded[name] for name in VECTOR})
     for start in range(0, len(rows), 2000):
         db.execute(statement, rows[start:start + 2000])
     return len(rows)
@@ -280,9 +282,7 @@ def write_cells(db: Session, totals: dict[Key, Vector], min_cell: int) -> int:
     PostgreSQL), with the national listings' disclosure decided at ``min_cell``, and their
     periods in an empty ``analytics_periods``."""
     flags = national_flags({k: v for k, v in totals.items() if k[0] != "base"}, min_cell)
-    writer = BulkWriter(db, "analytics_cells", (
-        "grain", *DIMENSIONS, "year", "cohort", "abandoned", *DELAY_COLUMNS, "hidden",
-        "secondary"))
+    writer = BulkWriter(db, "analytics_cells", CELL_COLUMNS)
     rows = [(grain, *dims, int(year), *vector, *flags.get((grain, *dims, year), (0, 0)))
             for (grain, *dims, year), vector in totals.items()]
     for start in range(0, len(rows), 10_000):
@@ -303,9 +303,7 @@ _GROUP_COLUMN = {"cert": "cert_code", "org": "siret", "route": "route", "all": N
 
 def _write_periods(db: Session, by_group: dict[Key, dict[int, FlaggedCell]],
                    years: tuple[int, int]) -> None:
-    writer = BulkWriter(db, "analytics_periods", (
-        "grain", *DIMENSIONS, "year_from", "year_to", "cohort", "abandoned", *DELAY_COLUMNS,
-        "hidden", "secondary"))
+    writer = BulkWriter(db, "analytics_periods", PERIOD_COLUMNS)
     batch: list[tuple[Any, ...]] = []
     for group, first, last, vector, hidden, secondary in national_periods(by_group, years):
         batch.append((*group, first, last, *vector, hidden, secondary))
@@ -326,16 +324,11 @@ def _selected(db: Session, table: sa.Table, grain: str, column: str | None,
         yield sa.and_(table.c.grain == grain, condition)
 
 
-def _rewrite_periods(db: Session, groups: set[Key] | None) -> None:
+def _rewrite_periods(db: Session, groups: set[Key] | None, years: tuple[int, int]) -> None:
     """Write again, from their cells, the period rows of these roll-up groups (``(grain,
     *dimensions)``; every group when None), and of those sharing their value of
-    `_GROUP_COLUMN`."""
-    low, high = bounds(db)
-    if low is None or high is None:
-        return
-    columns = [cells.c.grain, *(cells.c[d] for d in DIMENSIONS), cells.c.year, cells.c.cohort,
-               cells.c.abandoned, *(cells.c[d] for d in DELAY_COLUMNS), cells.c.hidden,
-               cells.c.secondary]
+    `_GROUP_COLUMN`, over the cells' ``years``."""
+    columns = [cells.c[name] for name in CELL_COLUMNS]
     by_group: defaultdict[Key, dict[int, FlaggedCell]] = defaultdict(dict)
     for grain, column in _GROUP_COLUMN.items():
         values = None if groups is None else \
@@ -347,7 +340,7 @@ def _rewrite_periods(db: Session, groups: set[Key] | None) -> None:
         for condition in _selected(db, cells, grain, column, values):
             for row in db.execute(sa.select(*columns).where(condition)):
                 by_group[tuple(row[:5])][row[5]] = (row[6:-2], row[-2], row[-1])
-    _write_periods(db, by_group, (low, high))
+    _write_periods(db, by_group, years)
 
 
 #: Training files an incremental refresh recomputes at a time: its memory is that of a
@@ -384,13 +377,15 @@ def apply_deltas(db: Session, deltas: dict[Key, Vector], min_cell: int | None) -
     """Add ``deltas`` to the cells; with ``min_cell`` (the threshold of the flags), decide
     again the national listings' disclosure where cells moved and write again the periods
     of the groups whose cells or flags moved. Return the number of cells written."""
-    years = bounds(db)
+    before = bounds(db)
     written = _upsert(db, deltas)
-    if min_cell:
+    low, high = bounds(db)
+    if min_cell and low is not None and high is not None:
         moved = {key for key, vector in deltas.items() if key[0] != "base" and any(vector)}
         moved |= _decide(db, {(key[0], key[-1]) for key in moved}, min_cell)
         # A new exit year adds periods to every group.
-        _rewrite_periods(db, {key[:-1] for key in moved} if bounds(db) == years else None)
+        _rewrite_periods(db, {key[:-1] for key in moved} if (low, high) == before else None,
+                         (low, high))
     return written
 
 
@@ -398,9 +393,7 @@ def _decide(db: Session, grain_years: set[tuple[str, int]], min_cell: int) -> se
     """Decide again the national listings' disclosure in these (grain, year)s, whose cells
     changed; return the keys of the cells whose flags moved."""
     changed = []
-    columns = [cells.c.id, cells.c.grain, *(cells.c[d] for d in DIMENSIONS), cells.c.year,
-               cells.c.cohort, cells.c.abandoned, *(cells.c[d] for d in DELAY_COLUMNS),
-               cells.c.hidden, cells.c.secondary]
+    columns = [cells.c.id, *(cells.c[name] for name in CELL_COLUMNS)]
     for grain, year in sorted(grain_years):
         found = db.execute(sa.select(*columns).where(cells.c.grain == grain,
                                                      cells.c.year == year)).all()
