@@ -250,7 +250,9 @@ class _Run:
             assert f.nir_enc is not None and f.nir_key_id is not None
             return f.nir_enc, f.nir_key_id
 
-        return holder_ids(self.session, wanted, encrypted, created=self.created_holders)
+        # NIRisation joined the holders: those without one had none a moment ago.
+        return holder_ids(self.session, wanted, encrypted, created=self.created_holders,
+                          known_new=True)
 
     def _certification_id(self, cert: CertificationContext) -> int:
         key = (cert.type or "", cert.code or "")

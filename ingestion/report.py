@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+import orjson
+
 from ingestion.errors import FileProblem
 from ingestion.rules import Problem
 
@@ -52,7 +54,7 @@ class ReportBuilder:
         """
         if not errors and not warnings:
             self.ok += 1
-            chunk = self._z.compress(json.dumps(id_technique, ensure_ascii=False).encode() + b"\n")
+            chunk = self._z.compress(orjson.dumps(id_technique) + b"\n")
             if chunk:
                 self._parts.append(chunk)
             return
@@ -67,7 +69,7 @@ class ReportBuilder:
         if warnings:
             self.warnings += 1
             line["warnings"] = [w.as_dict() for w in warnings]
-        chunk = self._z.compress(json.dumps(line, ensure_ascii=False).encode() + b"\n")
+        chunk = self._z.compress(orjson.dumps(line) + b"\n")
         if chunk:
             self._parts.append(chunk)
 

@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,9 @@ ENVIRONMENTS = ("development", "test", "production")
 _DEV_HMAC_KEY = hashlib.sha256(b"passport development NIR HMAC key").digest()
 _DEV_ENC_KEY = hashlib.sha256(b"passport development NIR encryption key").digest()
 _MIN_KEY_BYTES = 32
+#: Key ids are stored beside each encrypted NIR (a 32-character column) and sent in bulk
+#: as separated text (`passport.holders.service`): plain characters only.
+_KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,32}")
 
 
 class ConfigurationError(Exception):
@@ -329,6 +333,9 @@ class Settings:
         if self.nir_encryption_key_id not in self.nir_encryption_keys:
             raise ConfigurationError("current NIR encryption key id has no key")
         for kid, key in self.nir_encryption_keys.items():
+            if not _KEY_ID.fullmatch(kid):
+                raise ConfigurationError(f"NIR encryption key id {kid!r} must be 1 to 32 "
+                                         "letters, digits, '.', '_' or '-'")
             if len(key) not in (16, 24, 32):
                 raise ConfigurationError(f"NIR encryption key {kid!r} must be 16, 24 or 32 bytes")
         if not self.is_production:

@@ -193,11 +193,15 @@ def process(
     progress: Progress | None = None,
     lease: dt.timedelta = DEFAULT_LEASE,
     max_attempts: int | None = None,
+    refresh_analytics: bool = True,
 ) -> Deposit | None:
     """Process a received deposit; return it in its final state (None if not claimable).
 
     After ``max_attempts`` claims that never finished (a worker killed by the file, again
-    and again), the deposit is rejected instead of tried once more.
+    and again), the deposit is rejected instead of tried once more.  Once the deposit is
+    committed, the analytics are brought up to date with it (`after_deposit`) unless
+    ``refresh_analytics`` is false (the caller then does it: the ingestion benchmark times
+    the two apart).
     """
     with unit_of_work(factory, immediate=True) as session:
         current = session.get(Deposit, deposit_id)
@@ -245,9 +249,10 @@ def process(
             "deposit %s processed: %s (%s OK, %s KO)",
             deposit_id, result.status.value, deposit.passages_ok, deposit.passages_ko,
         )
-        from passport.analytics.refresh import after_deposit
+        if refresh_analytics:
+            from passport.analytics.refresh import after_deposit
 
-        after_deposit(factory, deposit_id)
+            after_deposit(factory, deposit_id)
         return deposit
     except FileRejected as exc:
         discard_unused(factory, created)

@@ -75,3 +75,17 @@ def test_production_refuses_weak_or_shared_keys() -> None:
 def test_bad_values_are_reported(name: str, value: str) -> None:
     with pytest.raises(ConfigurationError):
         Settings.from_env({name: value})
+
+
+@pytest.mark.parametrize("kid", ["k\x1f1", "k 1", "", "k" * 33, "clé"])
+def test_encryption_key_ids_are_plain(kid: str) -> None:
+    # Key ids go beside each encrypted NIR and, in bulk, as separated text.
+    key = "aa" * 32
+    with pytest.raises(ConfigurationError, match="key id"):
+        Settings.from_env({"PASSPORT_NIR_ENCRYPTION_KEY": key,
+                           "PASSPORT_NIR_ENCRYPTION_KEY_ID": kid})
+    with pytest.raises(ConfigurationError):
+        Settings.from_env({"PASSPORT_NIR_ENCRYPTION_OLD_KEYS": f"{kid}:{key}"})
+    assert Settings.from_env({"PASSPORT_NIR_ENCRYPTION_KEY": key,
+                              "PASSPORT_NIR_ENCRYPTION_KEY_ID": "2026-11.a_1"}
+                             ).nir_encryption_key_id == "2026-11.a_1"
