@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO, cast
 
 from ingestion.errors import FileProblem, FileRejected
 from ingestion.parser import (
@@ -33,6 +33,8 @@ from ingestion.parser import (
 from ingestion.rules import Checked, check
 
 Item = tuple[CertificationContext, Checked]
+#: A batch as it crosses the pipe from the reader process.
+_WireBatch = tuple[FluxHeader, list[tuple[CertificationContext, tuple[Any, ...]]], int]
 
 
 @dataclass
@@ -105,7 +107,8 @@ def _read_exactly(pipe: IO[bytes], size: int) -> bytes:
 def child_main() -> None:
     """Entry of the reader process (``python -m ingestion.reader_process``): parameters come
     pickled on stdin, frames
-    ``("batch", Batch)`` … ``("end", None)`` go pickled to stdout."""
+    ``("batch", (header, [(certification, checked as a tuple)...], bytes read))`` …
+    ``("end", None)`` go pickled to stdout."""
     params = pickle.load(sys.stdin.buffer)  # noqa: S301 -- written by our parent process
     out = sys.stdout.buffer
     if os.environ.get("PASSPORT_READER_SELF_TEST_CRASH") == "1":
@@ -117,8 +120,8 @@ def child_main() -> None:
                               params["batch_size"]):
             # Plain tuples cross the pipe: pickling a named tuple runs Python code (its
             # __getnewargs__) per passage, half of the pickling time.
-            batch.items = [(cert, tuple(checked)) for cert, checked in batch.items]
-            _send(out, ("batch", batch))
+            plain = [(cert, tuple(checked)) for cert, checked in batch.items]
+            _send(out, ("batch", (batch.header, plain, batch.bytes_read)))
         frame: tuple[str, object] = ("end", None)
     except FileRejected as exc:
         frame = ("rejected", exc.problems)
@@ -158,9 +161,9 @@ def _from_child(
                     [FileProblem("parser_crash", f"La lecture du fichier a échoué ({detail}).")]
                 ) from None
             if kind == "batch":
-                assert isinstance(payload, Batch)
-                payload.items = [(cert, Checked._make(fields)) for cert, fields in payload.items]
-                yield payload
+                header, plain, bytes_read = cast(_WireBatch, payload)
+                yield Batch(header, [(cert, Checked._make(fields)) for cert, fields in plain],
+                            bytes_read)
             elif kind == "end":
                 return
             elif kind == "rejected":
