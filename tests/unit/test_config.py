@@ -89,3 +89,11 @@ def test_encryption_key_ids_are_plain(kid: str) -> None:
     assert Settings.from_env({"PASSPORT_NIR_ENCRYPTION_KEY": key,
                               "PASSPORT_NIR_ENCRYPTION_KEY_ID": "2026-11.a_1"}
                              ).nir_encryption_key_id == "2026-11.a_1"
+
+
+def test_ingest_batch_size_defaults_per_database() -> None:
+    assert Settings.from_env({}).ingest_options().batch_size == 1000  # SQLite
+    assert Settings.from_env({"PASSPORT_DATABASE_URL": "postgresql+psycopg://p@db/p"}
+                             ).ingest_options().batch_size == 2000
+    assert Settings.from_env({"PASSPORT_INGEST_BATCH_SIZE": "250"}
+                             ).ingest_options().batch_size == 250
