@@ -17,8 +17,9 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, fields
+from operator import attrgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -90,11 +91,6 @@ class Outcome:
     abandoned: bool
     delay_months: int | None
 
-    def row(self) -> tuple[Any, ...]:
-        """The values of an ``analytics_file_outcomes`` row, in `OUTCOME_COLUMNS` order."""
-        return (self.training_file_id, self.cert_type, self.cert_code, self.siret,
-                self.route, self.year, self.abandoned, self.delay_months)
-
     def counters(self) -> tuple[int, ...]:
         """The positions this file adds one to in a cell's vector (cohort, abandoned,
         d0 … d36)."""
@@ -117,6 +113,12 @@ class Outcome:
         t, c, s, r, y = self.cert_type, self.cert_code, self.siret, self.route, self.year
         return (("base", t, c, s, r, y), ("cert", t, c, "", "", y), ("org", "", "", s, "", y),
                 ("route", "", "", "", r, y), ("all", "", "", "", "", y))
+
+
+#: The columns of an ``analytics_file_outcomes`` row: `Outcome`'s fields, in their order
+#: (rows read back become ``Outcome(*row)``); `outcome_row` gives their values.
+OUTCOME_COLUMNS = tuple(f.name for f in fields(Outcome))
+outcome_row: Callable[[Outcome], tuple[Any, ...]] = attrgetter(*OUTCOME_COLUMNS)
 
 
 # -- computing outcomes ------------------------------------------------------------------
@@ -244,10 +246,6 @@ class RefreshResult:
     seconds: float
 
 
-OUTCOME_COLUMNS = ("training_file_id", "cert_type", "cert_code", "siret", "route", "year",
-                   "abandoned", "delay_months")
-
-
 def _outcome_writer(db: Session) -> BulkWriter:
     return BulkWriter(db, FileOutcome.__tablename__, OUTCOME_COLUMNS)
 
@@ -268,7 +266,7 @@ def full_refresh(db: Session, min_cell: int | None = None) -> RefreshResult:
     files = 0
     for outcome in outcomes(db):
         files += 1
-        batch.append(outcome.row())
+        batch.append(outcome_row(outcome))
         outcome.add_to(totals)
         if len(batch) >= 10_000:
             writer.write(batch)
@@ -374,7 +372,7 @@ def refresh_files(db: Session, file_ids: Iterable[int]) -> RefreshResult:
             outcome.add_to(deltas)
         # COPY on PostgreSQL (an executemany of single-row INSERTs took 1 s of the 2 s a
         # 100,000-passage deposit's refresh lasted).
-        _outcome_writer(db).write([outcome.row() for outcome in fresh])
+        _outcome_writer(db).write([outcome_row(outcome) for outcome in fresh])
         counted += len(fresh)
     state = db.get(AnalyticsState, 1)
     written = apply_deltas(db, deltas, state.min_cell if state is not None else None)
