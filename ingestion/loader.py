@@ -9,6 +9,7 @@ rolls back and records the rejection (see `passport.deposits.service`).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator, MutableSequence, Sequence
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from ingestion.rules import VALUE_COLUMNS, Problem
 from ingestion.stats import StatsBuilder
 from passport.certifiers.models import Certifier, CertifierContract, Mandate
 from passport.db import chunked, insert_missing, membership, table_of, utcnow
-from passport.deposits.models import Deposit, DepositStatus, FluxReceipt
+from passport.deposits.models import Deposit, DepositReportPart, DepositStatus, FluxReceipt
 from passport.holders.service import holder_ids
 from passport.nir import NirVault
 from passport.records.models import Passage, PassageKey
@@ -157,7 +158,7 @@ class _Run:
         self.options = options
         self.progress = progress
         self.nirisation = Nirisation(session, vault)
-        self.report = ReportBuilder()
+        self.report = ReportBuilder(functools.partial(_store_report_part, session, deposit.id))
         self.stats = StatsBuilder()
         self.referential: ReferentialCheck | None = None
         self.header: FluxHeader | None = None
@@ -325,6 +326,34 @@ class _Run:
             )
 
 
+def _store_report_part(session: Session, deposit_id: int, seq: int, data: bytes) -> None:
+    session.execute(sa.insert(DepositReportPart.__table__),
+                    {"deposit_id": deposit_id, "seq": seq, "data": data})
+
+
+class StoredParts:
+    """The compressed outcome parts of a stored report (`ReportBuilder`), fetched one at a
+    time as the report renders (one query would bring the whole report into memory with
+    PostgreSQL's client-side cursor)."""
+
+    def __init__(self, session: Session, deposit_id: int) -> None:
+        self.session, self.deposit_id = session, deposit_id
+
+    def __iter__(self) -> Iterator[bytes]:
+        table = DepositReportPart.__table__
+        where = table.c.deposit_id == self.deposit_id
+        seqs = self.session.scalars(sa.select(table.c.seq).where(where).order_by(table.c.seq))
+        for seq in seqs.all():
+            yield self.session.scalars(
+                sa.select(table.c.data).where(where, table.c.seq == seq)).one()
+
+
+def discard_report_parts(session: Session, deposit_id: int) -> None:
+    """Delete the outcome parts of a deposit's earlier report, if any."""
+    table = DepositReportPart.__table__
+    session.execute(table.delete().where(table.c.deposit_id == deposit_id))
+
+
 def ingest(
     session: Session,
     deposit: Deposit,
@@ -351,6 +380,7 @@ def ingest(
             subprocess_min_bytes=options.subprocess_min_bytes,
         )
 
+    discard_report_parts(session, deposit.id)
     run = _Run(session, deposit, vault, options, progress, created_holders)
     try:
         with session.begin_nested():
@@ -364,6 +394,7 @@ def ingest(
     header = run.header
     assert header is not None
     builder = run.report
+    builder.finish()
     status = DepositStatus.TRAITE_AVEC_ERREURS if builder.ko else DepositStatus.TRAITE
     counts = {
         "passages": builder.ok + builder.ko,
@@ -377,7 +408,7 @@ def ingest(
         id_traitement=deposit.id,
         status=status.value,
         id_flux=header.id_flux,
-        outcomes=builder.outcomes(),
+        outcomes=StoredParts(session, deposit.id),
         counts=counts,
     )
     session.add(FluxReceipt(emitter_bcr=header.emitter_bcr, id_flux=header.id_flux,

@@ -8,11 +8,10 @@ memory.  `Report` reads it back and renders the CDC XML dialect (spec §9) or JS
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import tempfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,16 +36,32 @@ def report_file_name(file_name: str, when: dt.date) -> str:
     return f"Accuse_de_traitement_{file_name}_{when:%Y%m%d}.xml"
 
 
-class ReportBuilder:
-    """Accumulates passage outcomes, compressed, in document order."""
+#: Receives the compressed report, part after part, numbered from 0, in order.
+PartSink = Callable[[int, bytes], None]
 
-    def __init__(self) -> None:
+#: Size of a stored part of the compressed outcomes (about 11,000 passages each).
+PART_SIZE = 64 * 1024
+
+
+class ReportBuilder:
+    """Accumulates passage outcomes, compressed, in document order.
+
+    The compressed stream leaves in parts of `PART_SIZE` bytes through ``sink`` as soon as
+    each is full (the loader stores them in the load's transaction), so the builder's memory
+    stays the same whatever the number of passages.  Without a sink, the parts are kept and
+    `outcomes` returns them.
+    """
+
+    def __init__(self, sink: PartSink | None = None, part_size: int | None = None) -> None:
         self._z = zlib.compressobj(6)
-        # One growing buffer, handed over without a copy by `outcomes` (a list of chunks
-        # joined at the end held the report twice: 9 MB at 200,000 passages).
-        self._buffer: io.BytesIO | None = io.BytesIO()
+        self._kept: list[bytes] = []
+        self._sink = sink or (lambda _seq, part: self._kept.append(part))
+        self._part_size = part_size or PART_SIZE
+        self._parts = 0
+        self._pending = bytearray()
         # Lines are compressed a thousand at a time (one call per line cost 4 µs).
         self._lines: list[bytes] = []
+        self._finished = False
         self.ok = 0
         self.ko = 0
         self.warnings = 0
@@ -80,20 +95,30 @@ class ReportBuilder:
         if len(lines) >= 1000:
             self._compress()
 
-    def _compress(self) -> None:
-        assert self._buffer is not None, "outcomes() already taken"
+    def _compress(self, final: bool = False) -> None:
+        assert not self._finished, "the report is already finished"
         if self._lines:
             self._lines.append(b"")
-            self._buffer.write(self._z.compress(b"\n".join(self._lines)))
+            self._pending += self._z.compress(b"\n".join(self._lines))
             self._lines = []
+        if final:
+            self._pending += self._z.flush()
+            self._finished = True
+        pending, size = self._pending, self._part_size
+        while len(pending) >= size or (final and pending):
+            self._sink(self._parts, bytes(pending[:size]))
+            self._parts += 1
+            del pending[:size]
 
-    def outcomes(self) -> bytes:
-        """The compressed outcomes; the builder must not be used afterwards."""
-        self._compress()
-        buffer, self._buffer = self._buffer, None
-        assert buffer is not None
-        buffer.write(self._z.flush())
-        return buffer.getvalue()
+    def finish(self) -> int:
+        """Send the last parts; return the number of parts.  Nothing may be added after."""
+        self._compress(final=True)
+        return self._parts
+
+    def outcomes(self) -> list[bytes]:
+        """Finish, and return the kept parts (a builder without a sink)."""
+        self.finish()
+        return self._kept
 
 
 @dataclass
@@ -105,7 +130,9 @@ class Report:
     status: str
     id_flux: str | None = None
     errors: list[FileProblem] = field(default_factory=list)
-    outcomes: bytes = b""
+    #: The compressed outcomes, part after part (`ReportBuilder`): a list, or a stored
+    #: report's parts read one at a time.  Iterated once per rendering.
+    outcomes: Iterable[bytes] = ()
     counts: dict[str, Any] = field(default_factory=dict)
 
     # -- storage -------------------------------------------------------------------
@@ -122,7 +149,7 @@ class Report:
         }
 
     @classmethod
-    def stored(cls, summary: dict[str, Any], outcomes: bytes) -> Report:
+    def stored(cls, summary: dict[str, Any], outcomes: Iterable[bytes]) -> Report:
         """Inverse of `summary` (and `outcomes`)."""
         return cls(
             file_name=summary["file_name"],
@@ -144,14 +171,13 @@ class Report:
             yield {"id": item, "ok": True} if isinstance(item, str) else item
 
     def _lines(self) -> Iterator[bytes]:
-        if not self.outcomes:
-            return
         z = zlib.decompressobj()
         pending = b""
-        for start in range(0, len(self.outcomes), 64 * 1024):
-            pending += z.decompress(self.outcomes[start : start + 64 * 1024])
-            *lines, pending = pending.split(b"\n")
-            yield from lines
+        for part in self.outcomes:
+            for start in range(0, len(part), 16 * 1024):
+                pending += z.decompress(part[start : start + 16 * 1024])
+                *lines, pending = pending.split(b"\n")
+                yield from lines
         pending += z.flush()
         yield from (line for line in pending.split(b"\n") if line)
 

@@ -63,12 +63,13 @@ def pytest_report_header() -> str:
     return f"passport test database: {shown}"
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A fresh, empty database for this test run."""
+@contextlib.contextmanager
+def fresh_database(directory: Path) -> Iterator[str]:
+    """A new, empty database: a SQLite file in ``directory``, or a database created on the
+    PostgreSQL server of ``PASSPORT_TEST_DATABASE_URL`` and dropped afterwards."""
     server = os.environ.get("PASSPORT_TEST_DATABASE_URL")
     if not server:
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'passport-test.sqlite3'}"
+        yield f"sqlite:///{directory / 'passport-test.sqlite3'}"
         return
     name = f"passport_test_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
@@ -81,6 +82,20 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh, empty database for this test run."""
+    with fresh_database(tmp_path_factory.mktemp("db")) as url:
+        yield url
+
+
+@pytest.fixture
+def blank_database_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database for one test (migrations up and down)."""
+    with fresh_database(tmp_path) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -63,9 +63,11 @@ def ingest(factory: sessionmaker[Session], settings: Settings, tmp: Path, data: 
 
 
 def report_of(factory: sessionmaker[Session], deposit: Deposit) -> Report:
+    """The stored report of a deposit, its outcome parts read while the session is open."""
     with unit_of_work(factory) as session:
         report = service.load_report(session, deposit.id)
-    assert report is not None
+        assert report is not None
+        report.outcomes = list(report.outcomes)
     return report
 
 

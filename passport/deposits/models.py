@@ -71,16 +71,27 @@ class Deposit(Base):
 
 
 class DepositReport(Base):
-    """The processing report of a deposit (see `ingestion.report`): a summary, and the
-    per-passage outcomes as a compressed stream of JSON lines."""
+    """The processing report of a deposit (see `ingestion.report`): a summary here, the
+    per-passage outcomes in `DepositReportPart`."""
 
     __tablename__ = "deposit_reports"
 
     deposit_id: Mapped[int] = mapped_column(sa.ForeignKey("deposits.id"), primary_key=True)
     version: Mapped[int] = mapped_column(sa.SmallInteger, default=1)
     summary: Mapped[dict[str, Any]] = mapped_column(json_column())
-    outcomes: Mapped[bytes] = mapped_column(sa.LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class DepositReportPart(Base):
+    """One part of a report's per-passage outcomes: a compressed stream of JSON lines cut
+    in parts of 64 KiB, ``seq`` from 0.  The load writes each part inside its transaction as
+    soon as it is full, so that a report of 200,000 passages is never whole in memory."""
+
+    __tablename__ = "deposit_report_parts"
+
+    deposit_id: Mapped[int] = mapped_column(sa.ForeignKey("deposits.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    data: Mapped[bytes] = mapped_column(sa.LargeBinary)
 
 
 class FluxReceipt(Base):

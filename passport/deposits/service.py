@@ -21,12 +21,23 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingestion.errors import FileProblem, FileRejected
-from ingestion.loader import IngestOptions, Progress, ingest
+from ingestion.loader import (
+    IngestOptions,
+    Progress,
+    StoredParts,
+    discard_report_parts,
+    ingest,
+)
 from ingestion.pipeline import Source
 from ingestion.report import Report
 from ingestion.validate import positioned
 from passport.db import unit_of_work, utcnow
-from passport.deposits.models import Deposit, DepositReport, DepositStat, DepositStatus
+from passport.deposits.models import (
+    Deposit,
+    DepositReport,
+    DepositStat,
+    DepositStatus,
+)
 from passport.holders.service import discard_unused
 from passport.nir import NirVault
 
@@ -177,10 +188,9 @@ def _finish(deposit: Deposit, status: DepositStatus, report: Report, session: Se
     deposit.lease_expires_at = None
     existing = session.get(DepositReport, deposit.id)
     if existing is None:
-        session.add(DepositReport(deposit_id=deposit.id, summary=report.summary(),
-                                  outcomes=report.outcomes))
+        session.add(DepositReport(deposit_id=deposit.id, summary=report.summary()))
     else:
-        existing.summary, existing.outcomes = report.summary(), report.outcomes
+        existing.summary = report.summary()
 
 
 def process(
@@ -283,6 +293,7 @@ def reject(
     with unit_of_work(factory, immediate=True) as session:
         deposit = session.get(Deposit, deposit_id)
         assert deposit is not None
+        discard_report_parts(session, deposit_id)
         deposit.error_code = problems[0].code
         deposit.error_message = problems[0].message
         deposit.passages_total = deposit.passages_ok = deposit.passages_ko = 0
@@ -299,6 +310,10 @@ def reject(
 
 
 def load_report(session: Session, deposit_id: int) -> Report | None:
-    """The stored report of a deposit, if it has one."""
+    """The stored report of a deposit, if it has one.  Its outcomes are read from the
+    database part after part as it renders: render it while ``session`` is open."""
     stored = session.get(DepositReport, deposit_id)
-    return Report.stored(stored.summary, stored.outcomes) if stored is not None else None
+    if stored is None:
+        return None
+    return Report.stored(stored.summary, StoredParts(session, deposit_id))
+

@@ -3,6 +3,7 @@ registry, all-or-nothing, reports — on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from ingestion.bulk import BulkWriter
 from passport.certifiers.service import add_certifier, add_mandate
 from passport.config import Settings
 from passport.db import unit_of_work
-from passport.deposits.models import Deposit, DepositStatus, FluxReceipt
+from passport.deposits.models import Deposit, DepositReportPart, DepositStatus, FluxReceipt
 from passport.holders.models import Holder
 from passport.nir import NirVault, is_shaped
 from passport.records.models import Passage, PassageKey
@@ -429,6 +430,35 @@ def test_report_in_the_cdc_dialect(directory: Factory, settings: Settings, tmp_p
     assert data["passages"][2]["warnings"][0]["code"] == "regle_vae"
 
 
+def test_report_is_stored_in_parts_as_the_load_goes(
+    directory: Factory, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report leaves the loader in parts while the file is read (the memory of a
+    200,000-passage load does not hold it), and reads back whole, in document order."""
+    monkeypatch.setattr("ingestion.report.PART_SIZE", 1024)
+    ids = [f"ID-{hashlib.sha256(b'%d' % i).hexdigest()[:24]}" for i in range(1_500)]
+    deposit = ingest(directory, settings, tmp_path,
+                     document([passage(i) for i in ids] + [passage(ids[7])]), batch_size=500)
+    assert (deposit.passages_ok, deposit.passages_ko) == (1_500, 1)
+    with unit_of_work(directory) as session:
+        sizes = session.scalars(sa.select(sa.func.length(DepositReportPart.data))
+                                .order_by(DepositReportPart.seq)).all()
+    assert len(sizes) >= 5 and set(sizes[:-1]) == {1024}
+    report = report_of(directory, deposit)
+    outcomes = list(report.passages())
+    assert [o["id"] for o in outcomes] == [*ids, ids[7]]
+    assert [o["ok"] for o in outcomes].count(False) == 1 and outcomes[-1]["ok"] is False
+    assert etree.fromstring(report.to_xml()).findtext("PassagesKO/passage/idTechnique") == ids[7]
+
+    # A file rejected late: the parts written before its error go with the rest of it.
+    late = [f"LATE-{i:05d}-{hashlib.sha256(b'L%d' % i).hexdigest()[:24]}" for i in range(1_500)]
+    rejected = ingest(directory, settings, tmp_path, document(
+        [passage(i) for i in late] + [passage("BAD", sexe_not_an_element="x")],
+        id_flux="late-error"), "late.xml", batch_size=500)
+    assert rejected.error_code == "schema"
+    assert count(directory, DepositReportPart) == len(sizes)
+
+
 def test_rejected_report_has_errors_and_no_passages(
     directory: Factory, settings: Settings, tmp_path: Path
 ) -> None:
@@ -439,6 +469,7 @@ def test_rejected_report_has_errors_and_no_passages(
     assert error.findtext("type") == "FORMAT"
     assert "DOCTYPE" in (error.findtext("message") or "")
     assert (error.findtext("ligne"), error.findtext("colonne")) == ("1", "1")
+    assert count(directory, DepositReportPart) == 0
 
 
 def test_store_holds_no_clear_nir(

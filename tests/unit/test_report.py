@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from ingestion.report import Report, ReportBuilder
 from ingestion.rules import Problem
 
@@ -25,3 +27,17 @@ def test_outcomes_round_trip_in_order_across_chunks() -> None:
     assert builder.ko_by_code == {"doublon": 358}
     first = next(report.passages())
     assert first["errors"] == [KO.as_dict()] and first["warnings"] == [WARNING.as_dict()]
+
+
+def test_parts_leave_the_builder_while_outcomes_are_added() -> None:
+    """The compressed report goes to the sink in parts as it grows, not at the end."""
+    sent: list[tuple[int, int, int]] = []  # (seq, part size, outcomes added so far)
+    builder = ReportBuilder(lambda seq, part: sent.append((seq, len(part), added)), 1024)
+    for added in range(1, 5_001):
+        builder.add(hashlib.sha256(b"%d" % added).hexdigest(), [], [])  # incompressible ids
+    during = len(sent)
+    total = builder.finish()
+    assert during >= 100 and total == len(sent)
+    assert [seq for seq, _, _ in sent] == list(range(total))
+    assert {size for _, size, _ in sent[:-1]} == {1024}
+    assert sent[0][2] <= 1_000  # the first part left after the first thousand outcomes
