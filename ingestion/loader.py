@@ -327,30 +327,43 @@ class _Run:
 
 
 def _store_report_part(session: Session, deposit_id: int, seq: int, data: bytes) -> None:
-    session.execute(sa.insert(DepositReportPart.__table__),
+    session.execute(sa.insert(table_of(DepositReportPart)),
                     {"deposit_id": deposit_id, "seq": seq, "data": data})
 
 
 class StoredParts:
     """The compressed outcome parts of a stored report (`ReportBuilder`), fetched one at a
     time as the report renders (one query would bring the whole report into memory with
-    PostgreSQL's client-side cursor)."""
+    PostgreSQL's client-side cursor).
 
-    def __init__(self, session: Session, deposit_id: int) -> None:
-        self.session, self.deposit_id = session, deposit_id
+    ``bind``: an engine — each reading takes a connection of its own and gives it back
+    when done or abandoned, so that a report streamed after its request's session is gone
+    (Flask's ``stream_with_context``) leaves no transaction open — or a connection, read
+    as it is (the load's own, which sees its parts before they are committed).
+    """
+
+    def __init__(self, bind: sa.Engine | sa.Connection, deposit_id: int) -> None:
+        self.bind, self.deposit_id = bind, deposit_id
 
     def __iter__(self) -> Iterator[bytes]:
-        table = DepositReportPart.__table__
+        if isinstance(self.bind, sa.Connection):
+            yield from self._read(self.bind)
+            return
+        with self.bind.connect() as connection:
+            yield from self._read(connection)
+
+    def _read(self, connection: sa.Connection) -> Iterator[bytes]:
+        table = table_of(DepositReportPart)
         where = table.c.deposit_id == self.deposit_id
-        seqs = self.session.scalars(sa.select(table.c.seq).where(where).order_by(table.c.seq))
+        seqs = connection.scalars(sa.select(table.c.seq).where(where).order_by(table.c.seq))
         for seq in seqs.all():
-            yield self.session.scalars(
+            yield connection.scalars(
                 sa.select(table.c.data).where(where, table.c.seq == seq)).one()
 
 
 def discard_report_parts(session: Session, deposit_id: int) -> None:
     """Delete the outcome parts of a deposit's earlier report, if any."""
-    table = DepositReportPart.__table__
+    table = table_of(DepositReportPart)
     session.execute(table.delete().where(table.c.deposit_id == deposit_id))
 
 
@@ -408,7 +421,7 @@ def ingest(
         id_traitement=deposit.id,
         status=status.value,
         id_flux=header.id_flux,
-        outcomes=StoredParts(session, deposit.id),
+        outcomes=StoredParts(session.connection(), deposit.id),
         counts=counts,
     )
     session.add(FluxReceipt(emitter_bcr=header.emitter_bcr, id_flux=header.id_flux,

@@ -311,9 +311,11 @@ def reject(
 
 def load_report(session: Session, deposit_id: int) -> Report | None:
     """The stored report of a deposit, if it has one.  Its outcomes are read from the
-    database part after part as it renders: render it while ``session`` is open."""
+    database part after part as it renders, on a connection of their own."""
     stored = session.get(DepositReport, deposit_id)
     if stored is None:
         return None
-    return Report.stored(stored.summary, StoredParts(session, deposit_id))
+    bind = session.get_bind()
+    assert isinstance(bind, sa.Engine)
+    return Report.stored(stored.summary, StoredParts(bind, deposit_id))
 

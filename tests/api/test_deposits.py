@@ -90,6 +90,10 @@ def test_file_then_report(client: FlaskClient, certifier: dict[str, str]) -> Non
     codes = {p["id_technique"]: [e["code"] for e in p["errors"]] for p in as_json["passages"]}
     assert codes["NOBODY"] == ["nirisation_aucun"] and codes["RULE"] == ["regle_langue"]
     assert codes["OK-1"] == ["doublon"]
+    # The outcomes are read as the response streams, after the request's session is gone:
+    # their connection went back to the pool (an open transaction would block the table).
+    engine = client.application.extensions["passport.sessions"].kw["bind"]
+    assert engine.pool.checkedout() == 0
 
 
 def test_the_same_bytes_again_are_the_same_deposit(client: FlaskClient,
