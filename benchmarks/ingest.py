@@ -31,8 +31,6 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks.common import new_postgres_database
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -135,6 +133,10 @@ def _database(kind: str, work: Path, postgres_url: str | None, label: str) -> st
         return f"sqlite:///{path}"
     if not postgres_url:
         raise SystemExit("--postgres-url (or PASSPORT_TEST_DATABASE_URL) is needed for postgresql")
+    # Imported here: the measured children must not carry the harness's imports (requests
+    # alone is 6 MB of resident memory that no ingesting process has).
+    from benchmarks.common import new_postgres_database
+
     return new_postgres_database(postgres_url, f"bench_{label}")
 
 
