@@ -16,6 +16,7 @@ import datetime as dt
 import logging
 import time
 import uuid
+from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
@@ -355,14 +356,17 @@ def _rewrite_periods(db: Session, groups: set[Key] | None, years: tuple[int, int
 REFRESH_CHUNK = 5000
 
 
-def refresh_files(db: Session, file_ids: Iterable[int]) -> RefreshResult:
-    """Recompute these training files' outcomes and move the cells by the difference."""
+def refresh_files(db: Session, file_ids: Iterable[int], *, ordered: bool = False
+                  ) -> RefreshResult:
+    """Recompute these training files' outcomes and move the cells by the difference.
+    ``ordered``: ``file_ids`` is a sequence already sorted and without repeats."""
     started = time.perf_counter()
     _lock(db)
     fo = table_of(FileOutcome)
     deltas = _vectors()  # bounded by the cells, not by the files
     counted = 0
-    for chunk in chunked(sorted(set(file_ids)), REFRESH_CHUNK):
+    ids = file_ids if ordered and isinstance(file_ids, Sequence) else sorted(set(file_ids))
+    for chunk in chunked(ids, REFRESH_CHUNK):
         for condition in membership(db, fo.c.training_file_id, chunk):
             for row in db.execute(sa.select(fo).where(condition)):
                 Outcome(*row).add_to(deltas, -1)
@@ -430,10 +434,13 @@ def after_deposit(factory: sessionmaker[Session], deposit_id: int) -> RefreshRes
             # ids come back (a 200,000-passage deposit's holder ids took 6 MB of the load).
             touched = sa.select(p.c.holder_id).where(
                 sa.or_(p.c.deposit_id == deposit_id, p.c.withdrawn_by_deposit_id == deposit_id))
-            files = db.scalars(sa.select(tf.c.id).where(tf.c.holder_id.in_(touched))).all()
+            # Distinct and in order already, 8 bytes each (a list, its set and its sorted
+            # copy took 4 MB for a 200,000-passage deposit's 35,000 files).
+            files = array("q", db.scalars(sa.select(tf.c.id).where(
+                tf.c.holder_id.in_(touched)).order_by(tf.c.id)))
             if not files:
                 return None
-            return refresh_files(db, files)
+            return refresh_files(db, files, ordered=True)
     except Exception:
         log.exception("analytics: incremental refresh after deposit %s failed; "
                       "run `passport analytics refresh`", deposit_id)
