@@ -92,7 +92,7 @@ def test_encryption_key_ids_are_plain(kid: str) -> None:
 
 
 def test_ingest_batch_size_defaults_per_database() -> None:
-    assert Settings.from_env({}).ingest_options().batch_size == 1000  # SQLite
+    assert Settings.from_env({}).ingest_options().batch_size == 500  # SQLite
     assert Settings.from_env({"PASSPORT_DATABASE_URL": "postgresql+psycopg://p@db/p"}
                              ).ingest_options().batch_size == 2000
     assert Settings.from_env({"PASSPORT_INGEST_BATCH_SIZE": "250"}
