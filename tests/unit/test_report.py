@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import tempfile
+from typing import Any
+
+import pytest
+from lxml import etree
 
 from ingestion.report import Report, ReportBuilder
 from ingestion.rules import Problem
@@ -41,3 +46,32 @@ def test_parts_leave_the_builder_while_outcomes_are_added() -> None:
     assert [seq for seq, _, _ in sent] == list(range(total))
     assert {size for _, size, _ in sent[:-1]} == {1024}
     assert sent[0][2] <= 1_000  # the first part left after the first thousand outcomes
+
+
+def test_xml_rendering_past_its_spools_memory_keeps_the_cdc_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """OK ids and warnings wait in spools that move to disk past `SPOOL_MEMORY`; the XML
+    still lists every KO passage first, then every OK id, then the warnings, in order."""
+    monkeypatch.setattr("ingestion.report.SPOOL_MEMORY", 4096)
+    spools: list[tempfile.SpooledTemporaryFile[str]] = []
+    spooled = tempfile.SpooledTemporaryFile
+
+    def recorded(*args: Any, **kwargs: Any) -> tempfile.SpooledTemporaryFile[str]:
+        spools.append(spooled(*args, **kwargs))
+        return spools[-1]
+
+    monkeypatch.setattr(tempfile, "SpooledTemporaryFile", recorded)
+    builder = ReportBuilder()
+    for i in range(3_000):
+        builder.add(f"ID-{i}", [KO] if i % 10 == 0 else [], [WARNING] if i % 3 == 0 else [])
+    report = Report(file_name="f.xml", id_traitement=1, status="TRAITE_AVEC_ERREURS",
+                    id_flux="x", outcomes=builder.outcomes())
+    root = etree.fromstring(report.to_xml())
+    ko = [p.findtext("idTechnique") for p in root.find("PassagesKO")]
+    ok = [e.text for e in root.find("PassagesOK")]
+    warned = [p.findtext("idTechnique") for p in root.find("Avertissements")]
+    assert ko == [f"ID-{i}" for i in range(0, 3_000, 10)]
+    assert ok == [f"ID-{i}" for i in range(3_000) if i % 10]
+    assert warned == [f"ID-{i}" for i in range(0, 3_000, 3)]
+    assert [spool._rolled for spool in spools] == [True, True]  # both went to disk
