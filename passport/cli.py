@@ -261,11 +261,11 @@ def ingest_files(cli: CliContext, files: tuple[Path, ...] | list[Path], report_d
             if deposit is None:
                 raise click.ClickException(f"{path}: deposit {deposit_id} is being processed "
                                            "by another run")
-            target = report_dir / report_file_name(path.name, deposit.received_at.date())
             with cli.transaction() as session:
                 report = service.load_report(session, deposit_id)
-                assert report is not None
-                report.write_xml(target)  # reads the stored outcomes as it writes
+            assert report is not None
+            target = report_dir / report_file_name(path.name, deposit.received_at.date())
+            report.write_xml(target)  # reads the stored outcomes as it writes
             summaries.append({
                 "file": str(path), "deposit": deposit_id, "status": deposit.status.value,
                 "passages": deposit.passages_total, "ok": deposit.passages_ok,

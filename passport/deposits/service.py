@@ -32,12 +32,7 @@ from ingestion.pipeline import Source
 from ingestion.report import Report
 from ingestion.validate import positioned
 from passport.db import unit_of_work, utcnow
-from passport.deposits.models import (
-    Deposit,
-    DepositReport,
-    DepositStat,
-    DepositStatus,
-)
+from passport.deposits.models import Deposit, DepositReport, DepositStat, DepositStatus
 from passport.holders.service import discard_unused
 from passport.nir import NirVault
 
