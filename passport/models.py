@@ -17,6 +17,7 @@ from passport.db import Base
 from passport.deposits.models import (
     Deposit,
     DepositReport,
+    DepositReportPart,
     DepositStat,
     DepositStatus,
     FluxReceipt,
@@ -56,6 +57,7 @@ __all__ = [
     "Declaration",
     "Deposit",
     "DepositReport",
+    "DepositReportPart",
     "DepositStat",
     "DepositStatus",
     "ErrorReport",
