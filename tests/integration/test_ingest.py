@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from lxml import etree
 from sqlalchemy.orm import Session, sessionmaker
 
+from ingestion import loader
 from ingestion.bulk import BulkWriter
 from passport.certifiers.service import add_certifier, add_mandate
 from passport.config import Settings
@@ -451,11 +452,18 @@ def test_report_is_stored_in_parts_as_the_load_goes(
     assert etree.fromstring(report.to_xml()).findtext("PassagesKO/passage/idTechnique") == ids[7]
 
     # A file rejected late: the parts written before its error go with the rest of it.
-    late = [f"LATE-{i:05d}-{hashlib.sha256(b'L%d' % i).hexdigest()[:24]}" for i in range(1_500)]
+    # (zlib holds ~64 KB of input before it emits anything: long ids, so that parts do
+    # leave before the error.)
+    late = [f"LATE-{i:05d}-{hashlib.sha256(b'L%d' % i).hexdigest()}" for i in range(1_500)]
+    written: list[int] = []
+    store = loader._store_report_part
+    monkeypatch.setattr(loader, "_store_report_part", lambda session, deposit_id, *part: (
+        written.append(deposit_id), store(session, deposit_id, *part)))
     rejected = ingest(directory, settings, tmp_path, document(
         [passage(i) for i in late] + [passage("BAD", sexe_not_an_element="x")],
         id_flux="late-error"), "late.xml", batch_size=500)
     assert rejected.error_code == "schema"
+    assert written.count(rejected.id) >= 3  # parts were written, then rolled back
     assert count(directory, DepositReportPart) == len(sizes)
 
 
