@@ -336,29 +336,32 @@ class StoredParts:
     time as the report renders (one query would bring the whole report into memory with
     PostgreSQL's client-side cursor).
 
-    ``bind``: an engine — each reading takes a connection of its own and gives it back
-    when done or abandoned, so that a report streamed after its request's session is gone
-    (Flask's ``stream_with_context``) leaves no transaction open — or a connection, read
-    as it is (the load's own, which sees its parts before they are committed).
+    ``bind``: an engine — each part is fetched on a connection taken from the pool and given
+    back before the part is handed on, so that a report streamed to a slow client holds
+    neither a connection nor a transaction between parts (nor does one streamed after its
+    request's session is gone, as Flask's ``stream_with_context`` does) — or a connection,
+    read as it is (the load's own, which sees its parts before they are committed).
     """
 
     def __init__(self, bind: sa.Engine | sa.Connection, deposit_id: int) -> None:
         self.bind, self.deposit_id = bind, deposit_id
+        table = table_of(DepositReportPart)
+        where = table.c.deposit_id == deposit_id
+        self._seqs = sa.select(table.c.seq).where(where).order_by(table.c.seq)
+        self._part = sa.select(table.c.data).where(where, table.c.seq == sa.bindparam("seq"))
 
     def __iter__(self) -> Iterator[bytes]:
-        if isinstance(self.bind, sa.Connection):
-            yield from self._read(self.bind)
+        bind = self.bind
+        if isinstance(bind, sa.Connection):
+            for seq in bind.scalars(self._seqs).all():
+                yield bind.scalars(self._part, {"seq": seq}).one()
             return
-        with self.bind.connect() as connection:
-            yield from self._read(connection)
-
-    def _read(self, connection: sa.Connection) -> Iterator[bytes]:
-        table = table_of(DepositReportPart)
-        where = table.c.deposit_id == self.deposit_id
-        seqs = connection.scalars(sa.select(table.c.seq).where(where).order_by(table.c.seq))
-        for seq in seqs.all():
-            yield connection.scalars(
-                sa.select(table.c.data).where(where, table.c.seq == seq)).one()
+        with bind.connect() as connection:
+            seqs = connection.scalars(self._seqs).all()
+        for seq in seqs:
+            with bind.connect() as connection:
+                part = connection.scalars(self._part, {"seq": seq}).one()
+            yield part
 
 
 def discard_report_parts(session: Session, deposit_id: int) -> None:

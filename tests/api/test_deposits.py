@@ -90,9 +90,22 @@ def test_file_then_report(client: FlaskClient, certifier: dict[str, str]) -> Non
     codes = {p["id_technique"]: [e["code"] for e in p["errors"]] for p in as_json["passages"]}
     assert codes["NOBODY"] == ["nirisation_aucun"] and codes["RULE"] == ["regle_langue"]
     assert codes["OK-1"] == ["doublon"]
-    # The outcomes are read as the response streams, after the request's session is gone:
-    # their connection went back to the pool (an open transaction would block the table).
+    # The outcomes are read as the response streams, after the request's session is gone,
+    # each part on a connection given back before it is sent: mid-stream and after it, no
+    # connection is out of the pool (an open transaction would block the table, and a slow
+    # client would hold a connection for the whole download).
     engine = client.application.extensions["passport.sessions"].kw["bind"]
+    assert engine.pool.checkedout() == 0
+    streamed = client.get(done["report_url"], headers={**bearer(certifier["own"]),
+                                                       "Accept": "application/xml"},
+                          buffered=False)
+    pieces = iter(streamed.response)
+    head = b"".join(next(pieces) for _ in range(7))
+    assert b"<PassagesKO>" in head and b"<passage>" in head  # inside the outcomes
+    assert engine.pool.checkedout() == 0
+    rest = b"".join(pieces)
+    streamed.close()
+    assert etree.fromstring(head + rest).findtext("idFlux") == "mixed-1"
     assert engine.pool.checkedout() == 0
 
 
