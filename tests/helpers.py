@@ -63,7 +63,8 @@ def ingest(factory: sessionmaker[Session], settings: Settings, tmp: Path, data: 
 
 
 def report_of(factory: sessionmaker[Session], deposit: Deposit) -> Report:
-    """The stored report of a deposit, its outcome parts read while the session is open."""
+    """The stored report of a deposit, its outcome parts read at once (a test may render it
+    after its database is gone)."""
     with unit_of_work(factory) as session:
         report = service.load_report(session, deposit.id)
         assert report is not None
