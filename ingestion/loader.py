@@ -9,6 +9,7 @@ rolls back and records the rejection (see `passport.deposits.service`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator, MutableSequence, Sequence
@@ -350,16 +351,15 @@ class StoredParts:
         self._seqs = sa.select(table.c.seq).where(where).order_by(table.c.seq)
         self._part = sa.select(table.c.data).where(where, table.c.seq == sa.bindparam("seq"))
 
-    def __iter__(self) -> Iterator[bytes]:
+    def _connection(self) -> contextlib.AbstractContextManager[sa.Connection]:
         bind = self.bind
-        if isinstance(bind, sa.Connection):
-            for seq in bind.scalars(self._seqs).all():
-                yield bind.scalars(self._part, {"seq": seq}).one()
-            return
-        with bind.connect() as connection:
+        return contextlib.nullcontext(bind) if isinstance(bind, sa.Connection) else bind.connect()
+
+    def __iter__(self) -> Iterator[bytes]:
+        with self._connection() as connection:
             seqs = connection.scalars(self._seqs).all()
         for seq in seqs:
-            with bind.connect() as connection:
+            with self._connection() as connection:
                 part = connection.scalars(self._part, {"seq": seq}).one()
             yield part
 

@@ -313,4 +313,3 @@ def load_report(session: Session, deposit_id: int) -> Report | None:
     bind = session.get_bind()
     assert isinstance(bind, sa.Engine)
     return Report.stored(stored.summary, StoredParts(bind, deposit_id))
-
