@@ -369,7 +369,7 @@ class AccessTokens(BearerTokenGenerator):
     def decode(self, token: str) -> dict[str, Any] | None:
         """The claims of a token we signed (signature only; None if it is not ours)."""
         try:
-            decoded = jwt.decode(token, self.keys.verification_keys(), algorithms=[ALGORITHM])
+            decoded = jwt.decode(token, self.keys.verification_keys, algorithms=[ALGORITHM])
         except (JoseError, ValueError):
             return None
         return dict(decoded.claims)

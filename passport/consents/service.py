@@ -346,19 +346,31 @@ def _advisor_label(advisor: Actor) -> str:
     return f"{name} — organisme SIRET {account.siret}"
 
 
-def _covering(advisor: Actor, now: dt.datetime) -> Any:
+# Consents covering an advisor (parameters: `_covering`'s) and the holder's identity: built
+# once, as every advisor read runs them.
+_COVERS = sa.and_(
+    Consent.organisation_siret == sa.bindparam("siret"),
+    sa.or_(Consent.advisor_email.is_(None), Consent.advisor_email == sa.bindparam("email")),
+    Consent.revoked_at.is_(None), Consent.starts_at <= sa.bindparam("now"),
+    Consent.expires_at > sa.bindparam("now"))
+_COVERING = sa.select(Consent).where(_COVERS).order_by(Consent.expires_at)
+_COVERING_REFERENCE = sa.select(Consent).where(Consent.reference == sa.bindparam("reference"),
+                                               _COVERS)
+_IDENTITY = (sa.select(IdentityRecord).join(Holder, Holder.nir_hmac == IdentityRecord.nir_hmac)
+             .where(Holder.id == sa.bindparam("holder_id")))
+
+
+def _covering(advisor: Actor, now: dt.datetime) -> dict[str, Any]:
+    """The parameters of the consents covering ``advisor`` at ``now``: their organisation,
+    for everyone in it or for this advisor, neither revoked nor expired."""
     account = advisor.account
     assert account is not None
-    return sa.and_(
-        Consent.organisation_siret == account.siret,
-        sa.or_(Consent.advisor_email.is_(None), Consent.advisor_email == account.email),
-        Consent.revoked_at.is_(None), Consent.starts_at <= now, Consent.expires_at > now)
+    return {"siret": account.siret, "email": account.email, "now": now}
 
 
 def holder_name(db: Session, holder_id: int) -> str | None:
     """The holder's first name and name, from the identity directory."""
-    record = db.scalar(sa.select(IdentityRecord).join(
-        Holder, Holder.nir_hmac == IdentityRecord.nir_hmac).where(Holder.id == holder_id))
+    record = db.scalar(_IDENTITY, {"holder_id": holder_id})
     if record is None:
         return None
     return " ".join(filter(None, [record.prenom1, record.nom_usage or record.nom_naissance]))
@@ -367,8 +379,7 @@ def holder_name(db: Session, holder_id: int) -> str | None:
 def advisor_holders(db: Session, advisor: Actor) -> list[dict[str, Any]]:
     """The holders whose active consent covers this advisor, by consent reference."""
     now = utcnow()
-    consents = db.scalars(sa.select(Consent).where(_covering(advisor, now))
-                          .order_by(Consent.expires_at)).all()
+    consents = db.scalars(_COVERING, _covering(advisor, now)).all()
     # Seeing the holder's name in the list is a read too: journaled, once an hour at most
     # per consent and advisor, so that an advisor's screen refreshing does not flood it.
     label = _advisor_label(advisor)
@@ -388,8 +399,8 @@ def advisor_holders(db: Session, advisor: Actor) -> list[dict[str, Any]]:
 def covering_consent(db: Session, advisor: Actor, reference: str, section: str | None = None
                      ) -> Consent:
     """The active consent behind a reference, for this advisor (and section), else 404."""
-    consent = db.scalar(sa.select(Consent).where(Consent.reference == reference,
-                                                 _covering(advisor, utcnow())))
+    consent = db.scalar(_COVERING_REFERENCE,
+                        {"reference": reference, **_covering(advisor, utcnow())})
     if consent is None or (section is not None and section not in consent.sections):
         raise NotFound("No such holder, or no consent covering it.")
     return consent

@@ -72,6 +72,13 @@ def entry_hash(prev_hash: str, entry: JournalEntry) -> str:
     return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
 
 
+# Built once (every advisor read appends): lock the holder's row, then read the last link.
+_LOCK = sa.select(Holder.id).where(Holder.id == sa.bindparam("holder_id")).with_for_update()
+_LAST = (sa.select(JournalEntry.seq, JournalEntry.hash)
+         .where(JournalEntry.holder_id == sa.bindparam("holder_id"))
+         .order_by(JournalEntry.seq.desc()).limit(1))
+
+
 def append(
     db: Session,
     holder_id: int,
@@ -89,13 +96,8 @@ def append(
     is for the purge only: the link to continue from when no entry is left."""
     if kind not in KINDS:
         raise ValueError(f"unknown journal kind {kind!r}")
-    db.execute(sa.select(Holder.id).where(Holder.id == holder_id).with_for_update())
-    last = continue_from or db.execute(
-        sa.select(JournalEntry.seq, JournalEntry.hash)
-        .where(JournalEntry.holder_id == holder_id)
-        .order_by(JournalEntry.seq.desc())
-        .limit(1)
-    ).first()
+    db.execute(_LOCK, {"holder_id": holder_id})
+    last = continue_from or db.execute(_LAST, {"holder_id": holder_id}).first()
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     entry = JournalEntry(
         holder_id=holder_id, seq=seq, occurred_at=when or utcnow(), kind=kind,

@@ -7,6 +7,7 @@ anything else answers `NotFound` (404), like a missing object.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -62,7 +63,9 @@ def status_of(passage: Passage, on: dt.date | None = None) -> str:
     return "valide"
 
 
-def certification_query(holder_id: int) -> Any:
+def certification_query(holder_id: Any) -> Any:
+    """A holder's attested items with what they show (``holder_id``: a value or a bind
+    parameter)."""
     return (
         sa.select(Passage, Certification, Certifier.name, Deposit.received_at)
         .join(Certification, Certification.id == Passage.certification_id)
@@ -137,30 +140,58 @@ def _bounds(page: int, page_size: int) -> tuple[int, int]:
     return page, page_size
 
 
-def _page(db: Session, query: Any, order: tuple[Any, ...], page: int, page_size: int
-          ) -> tuple[list[Any], int]:
-    """One page of ``query``'s rows and the total, in one round trip (the total rides on
-    each row as a window count; a page past the end asks for it alone)."""
-    rows = db.execute(query.add_columns(sa.func.count().over().label("total"))
-                      .order_by(*order).limit(page_size).offset((page - 1) * page_size)).all()
-    if rows:
-        return [tuple(row)[:-1] for row in rows], int(rows[0][-1])
-    total = db.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0 \
-        if page > 1 else 0
-    return [], total
+@dataclass(frozen=True)
+class Section:
+    """A section's statements, built once per shape (building them cost more than running
+    them): a page of rows, the total riding on each row as a window count, and the total
+    alone, for a page past the end. Parameters: the query's, ``limit`` and ``offset``."""
+
+    rows: Any
+    total: Any
+
+    @classmethod
+    def of(cls, query: Any, *order: Any) -> Section:
+        return cls(query.add_columns(sa.func.count().over().label("total")).order_by(*order)
+                   .limit(sa.bindparam("limit")).offset(sa.bindparam("offset")),
+                   sa.select(sa.func.count()).select_from(query.subquery()))
+
+    def page(self, db: Session, params: dict[str, Any], page: int, page_size: int
+             ) -> tuple[list[Any], int]:
+        """One page of rows and the total, in one round trip (two past the end)."""
+        rows = db.execute(self.rows, {**params, "limit": page_size,
+                                      "offset": (page - 1) * page_size}).all()
+        if rows:
+            return [tuple(row)[:-1] for row in rows], int(rows[0][-1])
+        return [], (db.scalar(self.total, params) or 0) if page > 1 else 0
+
+
+@functools.cache
+def _certifications(include_withdrawn: bool, include_hidden: bool) -> Section:
+    query = certification_query(sa.bindparam("holder_id"))
+    if not include_withdrawn:
+        query = query.where(Passage.withdrawn_at.is_(None))
+    if not include_hidden:
+        query = query.where(Passage.hidden.is_(False))
+    return Section.of(query, Passage.date_debut_validite.desc(), Passage.id.desc())
+
+
+@functools.cache
+def _declarations(include_hidden: bool, of_kind: bool) -> Section:
+    query = sa.select(Declaration).where(Declaration.holder_id == sa.bindparam("holder_id"))
+    if not include_hidden:
+        query = query.where(Declaration.hidden.is_(False))
+    if of_kind:
+        query = query.where(Declaration.kind == sa.bindparam("kind"))
+    return Section.of(query, sa.func.coalesce(Declaration.end_date, Declaration.start_date)
+                      .desc(), Declaration.id.desc())
 
 
 def certifications(db: Session, holder_id: int, *, page: int = 1, page_size: int = 50,
                    include_withdrawn: bool = False, include_hidden: bool = True) -> Page:
     """A page of the holder's attested items, newest validity first (one query + a count)."""
     page, page_size = _bounds(page, page_size)
-    query = certification_query(holder_id)
-    if not include_withdrawn:
-        query = query.where(Passage.withdrawn_at.is_(None))
-    if not include_hidden:
-        query = query.where(Passage.hidden.is_(False))
-    rows, total = _page(db, query, (Passage.date_debut_validite.desc(), Passage.id.desc()),
-                        page, page_size)
+    rows, total = _certifications(include_withdrawn, include_hidden).page(
+        db, {"holder_id": holder_id}, page, page_size)
     return Page(referentials.enrich(db, [certification_item(*row) for row in rows]), page,
                 page_size, total)
 
@@ -169,14 +200,10 @@ def declarations(db: Session, holder_id: int, *, page: int = 1, page_size: int =
                  kind: str | None = None, include_hidden: bool = True) -> Page:
     """A page of the holder's declared items, most recent period first."""
     page, page_size = _bounds(page, page_size)
-    query = sa.select(Declaration).where(Declaration.holder_id == holder_id)
-    if not include_hidden:
-        query = query.where(Declaration.hidden.is_(False))
+    params: dict[str, Any] = {"holder_id": holder_id}
     if kind:
-        query = query.where(Declaration.kind == DeclarationKind(kind))
-    rows, total = _page(db, query, (sa.func.coalesce(Declaration.end_date,
-                                                     Declaration.start_date).desc(),
-                                    Declaration.id.desc()), page, page_size)
+        params["kind"] = DeclarationKind(kind)
+    rows, total = _declarations(include_hidden, bool(kind)).page(db, params, page, page_size)
     return Page([declaration_item(d) for (d,) in rows], page, page_size, total)
 
 

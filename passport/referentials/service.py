@@ -60,11 +60,15 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
+_STATE = (sa.select(sa.func.count(), sa.func.max(ReferentialImport.id),
+                    sa.func.max(ReferentialImport.finished_at))
+          .where(ReferentialImport.finished_at.is_not(None)))
+
+
 def state(db: Session) -> tuple[Any, ...]:
-    """What changes whenever an import commits: their number, the last one and when."""
-    finished = ReferentialImport.finished_at
-    return tuple(db.execute(sa.select(sa.func.count(), sa.func.max(ReferentialImport.id),
-                                      sa.func.max(finished)).where(finished.is_not(None))).one())
+    """What changes whenever an import commits: their number, the last one and when (a
+    statement built once: every read of a passport asks)."""
+    return tuple(db.execute(_STATE).one())
 
 
 class StateCache(Generic[K, V]):

@@ -77,6 +77,9 @@ def test_sections_are_paginated(client: FlaskClient, holder: dict[str, Any]) -> 
     assert (first["total"], len(first["items"]), len(third["items"])) == (5, 2, 1)
     ids = {i["id"] for i in first["items"]} | {i["id"] for i in third["items"]}
     assert len(ids) == 3
+    past = get(client, holder["token"], "/api/v1/me/passport/certifications", page_size=2,
+               page=4)
+    assert (past["total"], past["items"], past["page"]) == (5, [], 4)
     bad = client.get("/api/v1/me/passport/certifications?page_size=500",
                      headers=bearer(holder["token"]))
     assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "page_size"
@@ -314,3 +317,28 @@ def test_big_passport_in_one_round_trip_without_n_plus_1(
     data = read()
     assert data["certifications"]["items"][0]["referential"]["numero"] == "RNCP34762"
     assert len(statements) <= 12, statements
+
+
+def test_reads_build_no_statement(app: Flask, client: FlaskClient, holder: dict[str, Any]
+                                  ) -> None:
+    """The passport's statements (the token's account, each section, the referentials'
+    state) are built once and only run again with new parameters: building them cost
+    more than running them."""
+    engine = app.extensions["passport.engine"]
+    seen: list[list[Any]] = []  # the statements themselves: ids of freed ones are reused
+
+    def record(_conn: Any, statement: Any, *_args: Any) -> None:
+        seen[-1].append(statement)
+
+    get(client, holder["token"], "/api/v1/me/passport")  # the sheets of every code: cached
+    sa.event.listen(engine, "before_execute", record)
+    try:
+        for page in (1, 2):
+            seen.append([])
+            get(client, holder["token"], "/api/v1/me/passport", certifications_page=page,
+                page_size=2)
+    finally:
+        sa.event.remove(engine, "before_execute", record)
+    assert len(seen[0]) >= 4
+    assert [id(s) for s in seen[0]] == [id(s) for s in seen[1]]
+
