@@ -354,8 +354,11 @@ _COVERS = sa.and_(
     Consent.revoked_at.is_(None), Consent.starts_at <= sa.bindparam("now"),
     Consent.expires_at > sa.bindparam("now"))
 _COVERING = sa.select(Consent).where(_COVERS).order_by(Consent.expires_at)
-_COVERING_REFERENCE = sa.select(Consent).where(Consent.reference == sa.bindparam("reference"),
-                                               _COVERS)
+# With the holder's identity (for the name): one round trip less on every advisor read.
+_COVERING_REFERENCE = (
+    sa.select(Consent, IdentityRecord).join(Holder, Holder.id == Consent.holder_id)
+    .outerjoin(IdentityRecord, IdentityRecord.nir_hmac == Holder.nir_hmac)
+    .where(Consent.reference == sa.bindparam("reference"), _COVERS))
 _IDENTITY = (sa.select(IdentityRecord).join(Holder, Holder.nir_hmac == IdentityRecord.nir_hmac)
              .where(Holder.id == sa.bindparam("holder_id")))
 
@@ -370,7 +373,10 @@ def _covering(advisor: Actor, now: dt.datetime) -> dict[str, Any]:
 
 def holder_name(db: Session, holder_id: int) -> str | None:
     """The holder's first name and name, from the identity directory."""
-    record = db.scalar(_IDENTITY, {"holder_id": holder_id})
+    return _name(db.scalar(_IDENTITY, {"holder_id": holder_id}))
+
+
+def _name(record: IdentityRecord | None) -> str | None:
     if record is None:
         return None
     return " ".join(filter(None, [record.prenom1, record.nom_usage or record.nom_naissance]))
@@ -399,19 +405,25 @@ def advisor_holders(db: Session, advisor: Actor) -> list[dict[str, Any]]:
 def covering_consent(db: Session, advisor: Actor, reference: str, section: str | None = None
                      ) -> Consent:
     """The active consent behind a reference, for this advisor (and section), else 404."""
-    consent = db.scalar(_COVERING_REFERENCE,
-                        {"reference": reference, **_covering(advisor, utcnow())})
-    if consent is None or (section is not None and section not in consent.sections):
+    return _covered(db, advisor, reference, section)[0]
+
+
+def _covered(db: Session, advisor: Actor, reference: str, section: str | None = None
+             ) -> tuple[Consent, IdentityRecord | None]:
+    """`covering_consent` and the holder's identity record (None outside the directory)."""
+    row = db.execute(_COVERING_REFERENCE,
+                     {"reference": reference, **_covering(advisor, utcnow())}).first()
+    if row is None or (section is not None and section not in row[0].sections):
         raise NotFound("No such holder, or no consent covering it.")
-    return consent
+    return row[0], row[1]
 
 
 def advisor_passport(db: Session, advisor: Actor, reference: str, *, page: int = 1,
                      page_size: int = 50) -> dict[str, Any]:
     """The consented sections of a holder's passport (hidden and withdrawn items left out);
     the read is journaled with the consent."""
-    consent = covering_consent(db, advisor, reference)
-    data: dict[str, Any] = {"reference": reference, "name": holder_name(db, consent.holder_id),
+    consent, identity = _covered(db, advisor, reference)
+    data: dict[str, Any] = {"reference": reference, "name": _name(identity),
                             "sections": consent.sections, "certifications": None,
                             "declarations": None, "consent_expires_at": consent.expires_at}
     if "certifications" in consent.sections:

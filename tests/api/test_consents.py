@@ -214,11 +214,21 @@ def test_advisor_sees_only_the_consented_sections_without_hidden_items(
                           headers=bearer(advisor["token"]))
     assert passport.status_code == 200
     data = passport.json
-    assert data["declarations"] is None
+    assert data["name"] == "Antoine Dupont" and data["declarations"] is None
     assert data["certifications"]["total"] == 4  # 5 not withdrawn, one hidden
     assert first not in [i["id"] for i in data["certifications"]["items"]]
     text = passport.get_data(as_text=True)
     assert "196113155500150" not in text and str(holder["holder_id"]) != listed["reference"]
+
+
+def test_advisor_reads_a_holder_outside_the_identity_directory(
+        client: FlaskClient, holder: dict[str, Any], advisor: dict[str, Any]) -> None:
+    grant(client, holder["other"])
+    [listed] = client.get("/api/v1/advisor/holders", headers=bearer(advisor["token"])).json
+    passport = client.get(f"/api/v1/advisor/holders/{listed['reference']}/passport",
+                          headers=bearer(advisor["token"]))
+    assert passport.status_code == 200, passport.get_data(as_text=True)
+    assert passport.json["name"] is None and passport.json["certifications"]["total"] == 0
 
 
 def test_advisor_without_siret_cannot_redeem(app: Flask, client: FlaskClient,
