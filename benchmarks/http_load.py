@@ -13,11 +13,17 @@ grants the advisor a consent through the API.  The service runs under gunicorn w
 2 × cores + 1 sync workers (``passport serve``); wrk (Debian package) drives it with
 ``--connections`` connections for ``--duration`` seconds per scenario.  ``make bench-http``
 runs it with a throwaway PostgreSQL.  Figures go to benchmarks/out/http_load.json.
+
+``--keep DIR`` keeps the fill (database, data, signing key) in DIR and reuses it on the
+next run with the same DIR: no new fill, fresh tokens.  To compare two commits on one fill
+(this VM drifts by ±30 % within the hour), run it from each checkout in turn, with the
+same ``--keep`` and ``--postgres-url``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -74,9 +80,10 @@ def _fill(env: dict[str, str], data: Path, holders: int, passages: int) -> dict[
     return timings
 
 
-def _targets(env: dict[str, str], data: Path, sample: int) -> dict[str, list[str]]:
-    """Tokens for ``sample`` holders, each granting the advisor a consent; the lines of
-    the wrk targets file of each scenario."""
+def _targets(env: dict[str, str], data: Path, sample: int, *, grant: bool = True
+             ) -> dict[str, list[str]]:
+    """Tokens for ``sample`` holders, each granting the advisor a consent (unless a kept
+    fill's holders already have); the lines of the wrk targets file of each scenario."""
     from passport.app import create_app
     from passport.auth.clients import dev_token
     from passport.auth.models import Role
@@ -93,7 +100,7 @@ def _targets(env: dict[str, str], data: Path, sample: int) -> dict[str, list[str
         tokens = [dev_token(session, settings, keys, role=Role.HOLDER, value=n) for n in nirs]
         advisor = dev_token(session, settings, keys, role=Role.ADVISOR, value=ADVISOR)
     siret, _, email = ADVISOR.partition(":")
-    for token in tokens:
+    for token in tokens if grant else ():
         granted = client.post("/api/v1/me/consents", headers={"Authorization": f"Bearer {token}"},
                               json={"organisation_siret": siret, "advisor_email": email,
                                     "purpose": "accompagnement_cep", "duration_days": 30,
@@ -122,23 +129,55 @@ def _wrk(base: str, targets: Path, duration: int, connections: int) -> dict[str,
     return result
 
 
+def _kept_fill(work: Path, sizes: dict[str, int]) -> dict[str, Any] | None:
+    """The fill kept in ``work`` by an earlier run (None if there is none)."""
+    kept = work / "fill.json"
+    if not kept.exists():
+        return None
+    fill: dict[str, Any] = json.loads(kept.read_text())
+    if fill["sizes"] != sizes:
+        raise SystemExit(f"{work} keeps a fill of {fill['sizes']}, not {sizes}: "
+                         "give another --keep directory")
+    engine = sa.create_engine(fill["url"])
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT count(*) FROM passages"))
+    except sa.exc.SQLAlchemyError as exc:
+        raise SystemExit(f"the database kept in {work} cannot be read (a throwaway cluster "
+                         f"gone with its run?): {type(exc).__name__}") from None
+    finally:
+        engine.dispose()
+    return fill
+
+
 def run(postgres_url: str, holders: int, passages: int, duration: int, connections: int,
-        sample: int) -> dict[str, Any]:
+        sample: int, keep: Path | None = None) -> dict[str, Any]:
     from tests.workers import free_port
 
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk (make bench-http does it)")
-    url = new_postgres_database(postgres_url, "bench_http")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     workers = 2 * (os.cpu_count() or 1) + 1
-    with tempfile.TemporaryDirectory(prefix="passport-http-") as tmp:
-        work = Path(tmp)
+    sizes = {"holders": holders, "passages": passages, "tokens": sample}
+    with contextlib.ExitStack() as stack:
+        work = keep.resolve() if keep else Path(stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="passport-http-")))
+        fill = _kept_fill(work, sizes)
+        url = fill["url"] if fill else new_postgres_database(postgres_url, "bench_http")
         env = {**os.environ, "PASSPORT_ENV": "test", "PASSPORT_DATABASE_URL": url,
                "PASSPORT_INSTANCE_DIR": str(work / "instance"), "PASSPORT_ISSUER": base}
-        print(f"filling {holders:,} holders, {passages:,} passages on PostgreSQL…", flush=True)
-        timings = _fill(env, work / "data", holders, passages)
-        targets = _targets(env, work / "data", sample)
+        if fill:
+            print(f"reusing the fill kept in {work}…", flush=True)
+            timings = fill["setup"]
+        else:
+            print(f"filling {holders:,} holders, {passages:,} passages on PostgreSQL…",
+                  flush=True)
+            timings = _fill(env, work / "data", holders, passages)
+        targets = _targets(env, work / "data", sample, grant=fill is None)
+        if keep and fill is None:
+            (work / "fill.json").write_text(json.dumps({"url": url, "sizes": sizes,
+                                                        "setup": timings}))
         files = {}
         for name, lines in targets.items():
             files[name] = work / f"{name.replace(' ', '-')}.txt"
@@ -165,7 +204,8 @@ def run(postgres_url: str, holders: int, passages: int, duration: int, connectio
         results[name]["p99_ratio_to_health"] = results[name]["p99_ms"] / health["p99_ms"]
     return {"holders": holders, "passages": passages, "duration_s": duration,
             "connections": connections, "gunicorn_workers": workers, "cpus": os.cpu_count(),
-            "tokens": sample, "setup": timings, "results": results}
+            "tokens": sample, "setup": timings, "reused_fill": fill is not None,
+            "results": results}
 
 
 def main() -> None:
@@ -176,11 +216,13 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--sample", type=int, default=1000, help="holders with a token")
     parser.add_argument("--postgres-url", default=os.environ.get("PASSPORT_TEST_DATABASE_URL"))
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="keep the fill in DIR, and reuse the one kept there")
     args = parser.parse_args()
     if not args.postgres_url:
         raise SystemExit("give --postgres-url or run under scripts/with-postgres.sh")
     report = run(args.postgres_url, args.holders, args.passages, args.duration,
-                 args.connections, min(args.sample, args.holders))
+                 args.connections, min(args.sample, args.holders), args.keep)
     print(f"\n{report['holders']:,} holders, {report['passages']:,} passages; gunicorn "
           f"{report['gunicorn_workers']} workers on {report['cpus']} CPUs; wrk 2 threads, "
           f"{report['connections']} connections, {report['duration_s']} s per scenario")
