@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
 import sqlalchemy as sa
@@ -104,6 +105,51 @@ def membership(
 def utcnow() -> dt.datetime:
     """The current time, timezone-aware UTC."""
     return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class Page:
+    """One page of a listing, with the listing's total."""
+
+    items: list[Any]
+    page: int
+    page_size: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Paged:
+    """A listing's statements: a page of rows with the total riding on each row as a
+    window count (one round trip), and the total alone, run only for a page past the end.
+
+    Build it once per query shape where a listing is read often (building a statement costs
+    more than running it); its parameters are the query's own, ``limit`` and ``offset``.
+    """
+
+    rows: Any
+    total: Any
+
+    @classmethod
+    def of(cls, query: Any, *order: Any) -> Paged:
+        return cls(query.add_columns(sa.func.count().over().label("total")).order_by(*order)
+                   .limit(sa.bindparam("limit")).offset(sa.bindparam("offset")),
+                   sa.select(sa.func.count()).select_from(query.subquery()))
+
+    def page(self, db: Session, page: int, page_size: int,
+             params: dict[str, Any] | None = None) -> tuple[list[tuple[Any, ...]], int]:
+        """The rows of one page (without the count) and the total."""
+        params = params or {}
+        rows = db.execute(self.rows, {**params, "limit": page_size,
+                                      "offset": (page - 1) * page_size}).all()
+        if rows:
+            return [tuple(row)[:-1] for row in rows], int(rows[0][-1])
+        return [], (db.scalar(self.total, params) or 0) if page > 1 else 0
+
+
+def paginate(db: Session, query: Any, *order: Any, page: int, page_size: int) -> Page:
+    """A page of a one-entity query built for this request (its filters vary)."""
+    rows, total = Paged.of(query, *order).page(db, page, page_size)
+    return Page([row[0] for row in rows], page, page_size, total)
 
 
 def insert_missing(session: Session, table: sa.Table, *keys: str) -> Any:

@@ -10,12 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from passport.auth.access import Actor
-from passport.db import utcnow
+from passport.db import Page, Paged, paginate, utcnow
 from passport.deposits.models import Deposit, DepositStat, DepositStatus
 from passport.errors import NotFound
 from passport.journal import service as journal
 from passport.records.models import ErrorReport, Passage, ReportStatus
-from passport.records.service import Page
 from passport.referentials.models import Certification
 
 
@@ -42,10 +41,8 @@ def deposits(db: Session, actor: Actor, *, page: int, page_size: int,
     if received_to:
         query = query.where(Deposit.received_at < dt.datetime.combine(
             received_to + dt.timedelta(days=1), dt.time(), dt.UTC))
-    total = db.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
-    items = db.scalars(query.order_by(Deposit.received_at.desc(), Deposit.id.desc())
-                       .limit(page_size).offset((page - 1) * page_size)).all()
-    return Page(list(items), page, page_size, total)
+    return paginate(db, query, Deposit.received_at.desc(), Deposit.id.desc(), page=page,
+                    page_size=page_size)
 
 
 def deposit(db: Session, actor: Actor, deposit_id: int) -> Deposit:
@@ -138,9 +135,8 @@ def holder_reports(db: Session, actor: Actor, *, page: int, page_size: int,
     query = _reports_query(actor)
     if status:
         query = query.where(ErrorReport.status == ReportStatus(status))
-    total = db.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
-    rows = db.execute(query.order_by(ErrorReport.created_at, ErrorReport.id)
-                      .limit(page_size).offset((page - 1) * page_size)).all()
+    rows, total = Paged.of(query, ErrorReport.created_at, ErrorReport.id).page(
+        db, page, page_size)
     return Page([_report_row(*row) for row in rows], page, page_size, total)
 
 

@@ -22,12 +22,12 @@ from passport.auth.access import current_actor, protect, public
 from passport.auth.models import Role
 from passport.certifiers import insight
 from passport.config import Settings
+from passport.db import Page
 from passport.deposits import schemas, upload
 from passport.deposits.models import Deposit, DepositStatus
 from passport.deposits.service import load_report
 from passport.errors import Conflict, RateLimited
 from passport.jobs import Queue
-from passport.records.service import Page
 from passport.web.db import committing, session, transactional
 
 blp = Blueprint("certifier", __name__, url_prefix="/api/v1",

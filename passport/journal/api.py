@@ -12,9 +12,9 @@ from marshmallow import Schema, fields, validate
 
 from passport.auth.access import current_actor, protect
 from passport.auth.models import Role
+from passport.db import Page, paginate
 from passport.journal.models import JournalEntry
 from passport.journal.service import KINDS, THIRD_PARTY
-from passport.records.service import Page
 from passport.web.db import session
 
 blp = Blueprint("journal", __name__, url_prefix="/api/v1", description="The holder's journal")
@@ -76,8 +76,5 @@ class Journal(MethodView):
         if "until" in query:
             until = dt.datetime.combine(query["until"] + dt.timedelta(days=1), dt.time(), dt.UTC)
             select = select.where(JournalEntry.occurred_at < until)
-        total = session().scalar(sa.select(sa.func.count()).select_from(select.subquery())) or 0
-        page, size = query["page"], query["page_size"]
-        items = session().scalars(select.order_by(JournalEntry.seq.desc())
-                                  .limit(size).offset((page - 1) * size)).all()
-        return Page(list(items), page, size, total)
+        return paginate(session(), select, JournalEntry.seq.desc(), page=query["page"],
+                        page_size=query["page_size"])

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from passport.auth.access import Actor
 from passport.certifiers.models import Certifier
-from passport.db import utcnow
+from passport.db import Page, Paged, utcnow
 from passport.deposits.models import Deposit
 from passport.errors import InvalidInput, NotFound
 from passport.journal import service as journal
@@ -34,16 +33,6 @@ from passport.referentials.models import Certification
 
 MAX_PAGE_SIZE = 200
 PARIS = ZoneInfo("Europe/Paris")
-
-
-@dataclass
-class Page:
-    """One page of a section."""
-
-    items: list[Any]
-    page: int
-    page_size: int
-    total: int
 
 
 def today() -> dt.date:
@@ -140,49 +129,24 @@ def _bounds(page: int, page_size: int) -> tuple[int, int]:
     return page, page_size
 
 
-@dataclass(frozen=True)
-class Section:
-    """A section's statements, built once per shape (building them cost more than running
-    them): a page of rows, the total riding on each row as a window count, and the total
-    alone, for a page past the end. Parameters: the query's, ``limit`` and ``offset``."""
-
-    rows: Any
-    total: Any
-
-    @classmethod
-    def of(cls, query: Any, *order: Any) -> Section:
-        return cls(query.add_columns(sa.func.count().over().label("total")).order_by(*order)
-                   .limit(sa.bindparam("limit")).offset(sa.bindparam("offset")),
-                   sa.select(sa.func.count()).select_from(query.subquery()))
-
-    def page(self, db: Session, params: dict[str, Any], page: int, page_size: int
-             ) -> tuple[list[Any], int]:
-        """One page of rows and the total, in one round trip (two past the end)."""
-        rows = db.execute(self.rows, {**params, "limit": page_size,
-                                      "offset": (page - 1) * page_size}).all()
-        if rows:
-            return [tuple(row)[:-1] for row in rows], int(rows[0][-1])
-        return [], (db.scalar(self.total, params) or 0) if page > 1 else 0
-
-
 @functools.cache
-def _certifications(include_withdrawn: bool, include_hidden: bool) -> Section:
+def _certifications(include_withdrawn: bool, include_hidden: bool) -> Paged:
     query = certification_query(sa.bindparam("holder_id"))
     if not include_withdrawn:
         query = query.where(Passage.withdrawn_at.is_(None))
     if not include_hidden:
         query = query.where(Passage.hidden.is_(False))
-    return Section.of(query, Passage.date_debut_validite.desc(), Passage.id.desc())
+    return Paged.of(query, Passage.date_debut_validite.desc(), Passage.id.desc())
 
 
 @functools.cache
-def _declarations(include_hidden: bool, of_kind: bool) -> Section:
+def _declarations(include_hidden: bool, of_kind: bool) -> Paged:
     query = sa.select(Declaration).where(Declaration.holder_id == sa.bindparam("holder_id"))
     if not include_hidden:
         query = query.where(Declaration.hidden.is_(False))
     if of_kind:
         query = query.where(Declaration.kind == sa.bindparam("kind"))
-    return Section.of(query, sa.func.coalesce(Declaration.end_date, Declaration.start_date)
+    return Paged.of(query, sa.func.coalesce(Declaration.end_date, Declaration.start_date)
                       .desc(), Declaration.id.desc())
 
 
@@ -191,7 +155,7 @@ def certifications(db: Session, holder_id: int, *, page: int = 1, page_size: int
     """A page of the holder's attested items, newest validity first (one query + a count)."""
     page, page_size = _bounds(page, page_size)
     rows, total = _certifications(include_withdrawn, include_hidden).page(
-        db, {"holder_id": holder_id}, page, page_size)
+        db, page, page_size, {"holder_id": holder_id})
     return Page(referentials.enrich(db, [certification_item(*row) for row in rows]), page,
                 page_size, total)
 
@@ -203,7 +167,7 @@ def declarations(db: Session, holder_id: int, *, page: int = 1, page_size: int =
     params: dict[str, Any] = {"holder_id": holder_id}
     if kind:
         params["kind"] = DeclarationKind(kind)
-    rows, total = _declarations(include_hidden, bool(kind)).page(db, params, page, page_size)
+    rows, total = _declarations(include_hidden, bool(kind)).page(db, page, page_size, params)
     return Page([declaration_item(d) for (d,) in rows], page, page_size, total)
 
 

@@ -217,6 +217,12 @@ def test_listing_filters(client: FlaskClient, certifier: dict[str, str]) -> None
     same_day = client.get(DEPOSITS, headers=bearer(certifier["own"]),
                           query_string={"received_from": day, "received_to": day}).json
     assert same_day["total"] == 2
+    older = client.get(DEPOSITS, headers=bearer(certifier["own"]),
+                       query_string={"page": 2, "page_size": 1}).json
+    assert ([d["id"] for d in older["items"]], older["total"]) == ([ok["id"]], 2)
+    past = client.get(DEPOSITS, headers=bearer(certifier["own"]),
+                      query_string={"page": 3, "page_size": 1}).json
+    assert (past["items"], past["total"]) == ([], 2)
     before = client.get(DEPOSITS, headers=bearer(certifier["own"]),
                         query_string={"received_to": "2020-01-01"}).json
     assert before["total"] == 0
@@ -277,6 +283,9 @@ def test_holder_reports_reach_the_certifier(client: FlaskClient, certifier: dict
     assert report["passage"]["id_technique"] == "OK-1"
     assert report["passage"]["holder_as_sent"]["nomNaissance"] == "Dupont"
     assert "nir" not in str(report).lower()
+    past = client.get("/api/v1/certifier/reports", headers=bearer(certifier["own"]),
+                      query_string={"page": 2}).json
+    assert (past["items"], past["total"]) == ([], 1)
     assert client.get("/api/v1/certifier/reports",
                       headers=bearer(certifier["stranger"])).json["total"] == 0
     stranger = client.patch(f"/api/v1/certifier/reports/{report['id']}",

@@ -224,6 +224,11 @@ def test_journal_lists_my_actions_newest_first(client: FlaskClient,
     assert [e["kind"] for e in journal["items"]] == ["report.filed", "declaration.created"]
     assert journal["items"][1]["details"]["declaration_id"] == created["id"]
     assert journal["items"][0]["label"] == "Erreur signalée au certificateur"
+    second = get(client, holder["token"], "/api/v1/me/journal", page=2, page_size=1)
+    assert [e["kind"] for e in second["items"]] == ["declaration.created"]
+    assert second["total"] == 2
+    past = get(client, holder["token"], "/api/v1/me/journal", page=3, page_size=1)
+    assert (past["items"], past["total"]) == ([], 2)
     only = get(client, holder["token"], "/api/v1/me/journal", kind="declaration.created")
     assert only["total"] == 1
     future = get(client, holder["token"], "/api/v1/me/journal",
