@@ -8,12 +8,12 @@ from typing import Any
 
 from flask import Response, current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from passport.analytics import chart, service
 from passport.analytics.schemas import SuccessRatesQuerySchema, SuccessRatesSchema
 from passport.auth.access import current_actor, protect
 from passport.auth.models import Role
+from passport.web.blueprint import Blueprint
 from passport.web.db import session, transactional
 
 blp = Blueprint("analytics", __name__, url_prefix="/api/v1/analytics",

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from passport.auth import service
 from passport.auth.access import current_actor, protect
 from passport.auth.models import Role
+from passport.web.blueprint import Blueprint
 from passport.web.db import session, transactional
 
 blp = Blueprint("me", __name__, url_prefix="/api/v1", description="The caller")

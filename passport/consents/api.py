@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from passport.auth.access import current_actor, protect
 from passport.auth.models import Role
@@ -14,6 +13,7 @@ from passport.consents import schemas, service
 from passport.consents.models import ConsentReceipt
 from passport.errors import NotFound, RateLimited
 from passport.records.schemas import PageQuerySchema
+from passport.web.blueprint import Blueprint
 from passport.web.db import committing, session, transactional
 
 blp = Blueprint("consents", __name__, url_prefix="/api/v1",

@@ -8,12 +8,12 @@ from typing import Any
 from flask import Blueprint as FlaskBlueprint
 from flask import Response, current_app, jsonify
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from passport.auth.access import current_actor, protect
 from passport.auth.models import Role
 from passport.consents.service import holder_name
 from passport.credentials import service
+from passport.web.blueprint import Blueprint
 from passport.web.db import session, transactional
 
 blp = Blueprint("credentials", __name__, url_prefix="/api/v1",

@@ -6,12 +6,12 @@ from typing import Any
 
 from flask import Response, current_app, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from passport.auth.access import current_actor, protect
 from passport.auth.models import Role
 from passport.cvs import schemas, service
 from passport.cvs.content import CvRequest
+from passport.web.blueprint import Blueprint
 from passport.web.db import session, transactional
 
 blp = Blueprint("cvs", __name__, url_prefix="/api/v1", description="CVs from the passport")

@@ -12,7 +12,6 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Response, current_app, request, stream_with_context, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from ingestion.pipeline import Source
 from ingestion.report import report_file_name
@@ -28,6 +27,7 @@ from passport.deposits.models import Deposit, DepositStatus
 from passport.deposits.service import load_report
 from passport.errors import Conflict, RateLimited
 from passport.jobs import Queue
+from passport.web.blueprint import Blueprint
 from passport.web.db import committing, session, transactional
 
 blp = Blueprint("certifier", __name__, url_prefix="/api/v1",

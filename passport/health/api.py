@@ -7,10 +7,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from passport.errors import Unavailable
+from passport.web.blueprint import Blueprint
 from passport.web.db import session
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from passport.auth.access import current_actor, protect
@@ -15,6 +14,7 @@ from passport.auth.models import Role
 from passport.db import Page, paginate
 from passport.journal.models import JournalEntry
 from passport.journal.service import KINDS, THIRD_PARTY
+from passport.web.blueprint import Blueprint
 from passport.web.db import session
 
 blp = Blueprint("journal", __name__, url_prefix="/api/v1", description="The holder's journal")

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from passport.auth.access import current_actor, protect
 from passport.auth.models import Role
 from passport.referentials import schemas
 from passport.referentials.skills import holder_skills
+from passport.web.blueprint import Blueprint
 from passport.web.db import session
 
 blp = Blueprint("skills", __name__, url_prefix="/api/v1", description="The holder's skills")

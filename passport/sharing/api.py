@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from passport.auth.access import current_actor, protect, public
@@ -15,6 +14,7 @@ from passport.auth.models import Role
 from passport.errors import NotFound, RateLimited
 from passport.nir import NirVault
 from passport.sharing import schemas, service
+from passport.web.blueprint import Blueprint
 from passport.web.db import committing, session, transactional
 
 blp = Blueprint("shares", __name__, url_prefix="/api/v1",
