@@ -61,7 +61,8 @@ def _configure(app: Flask, settings: Settings, overrides: Mapping[str, Any] | No
 def _init_database(app: Flask, settings: Settings) -> None:
     engine = make_engine(settings.database_url)
     app.extensions["passport.engine"] = engine
-    web_db.init_app(app, make_session_factory(engine))
+    web_db.init_app(app, engine, make_session_factory(engine),
+                    settings.database_prepare_threshold)
 
 
 def _init_auth(app: Flask, settings: Settings) -> None:

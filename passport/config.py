@@ -157,6 +157,10 @@ class Settings:
     env: str = "development"
     instance_dir: Path = Path("instance")
     database_url: str = ""
+    #: PostgreSQL: an HTTP request's statement is prepared on the server once it ran this
+    #: many times on one connection (its plan is then reused); 0: never. Jobs and
+    #: commands never prepare (a bulk load would keep a plan made while a table was empty).
+    database_prepare_threshold: int = 5
     nir_hmac_key: bytes = _DEV_HMAC_KEY
     nir_encryption_key_id: str = "dev"
     nir_encryption_keys: Mapping[str, bytes] = field(default_factory=lambda: {"dev": _DEV_ENC_KEY})
@@ -287,6 +291,7 @@ class Settings:
                                    environ.get("PASSPORT_PDF_SEAL_CERT")),
             instance_dir=instance_dir,
             database_url=database_url,
+            database_prepare_threshold=_int(environ, "PASSPORT_DATABASE_PREPARE_THRESHOLD", 5),
             nir_hmac_key=nir_hmac_key,
             nir_encryption_key_id=key_id,
             nir_encryption_keys=keys,
@@ -325,6 +330,8 @@ class Settings:
         """Refuse unsafe settings: production needs real, strong secrets and a server database."""
         if self.max_upload_bytes <= 0:
             raise ConfigurationError("PASSPORT_MAX_UPLOAD_BYTES must be positive")
+        if self.database_prepare_threshold < 0:
+            raise ConfigurationError("PASSPORT_DATABASE_PREPARE_THRESHOLD must be 0 or more")
         if self.ingest_batch_size <= 0:
             raise ConfigurationError("PASSPORT_INGEST_BATCH_SIZE must be positive")
         if not 30 <= self.access_token_ttl <= 3600:

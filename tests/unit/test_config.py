@@ -18,6 +18,9 @@ def test_development_defaults() -> None:
         "instance/passport.sqlite3")
     assert settings.max_upload_bytes == 250 * 1024 * 1024
     assert settings.flux_schema == "1.1.5"
+    assert settings.database_prepare_threshold == 5
+    assert Settings.from_env({"PASSPORT_DATABASE_PREPARE_THRESHOLD": "0"}
+                             ).database_prepare_threshold == 0
 
 
 def test_production_with_real_secrets_starts() -> None:
@@ -70,7 +73,9 @@ def test_production_refuses_weak_or_shared_keys() -> None:
     ("name", "value"),
     [("PASSPORT_ENV", "staging"), ("PASSPORT_MAX_UPLOAD_BYTES", "many"),
      ("PASSPORT_MAX_UPLOAD_BYTES", "0"), ("PASSPORT_FLUX_SCHEMA", "2.0"),
-     ("PASSPORT_NIR_ENCRYPTION_KEY", "not-a-key!"), ("PASSPORT_NIR_ENCRYPTION_KEY", "aa" * 5)],
+     ("PASSPORT_NIR_ENCRYPTION_KEY", "not-a-key!"), ("PASSPORT_NIR_ENCRYPTION_KEY", "aa" * 5),
+     ("PASSPORT_DATABASE_PREPARE_THRESHOLD", "-1"),
+     ("PASSPORT_DATABASE_PREPARE_THRESHOLD", "often")],
 )
 def test_bad_values_are_reported(name: str, value: str) -> None:
     with pytest.raises(ConfigurationError):
