@@ -10,13 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from passport.db import utcnow
+from passport.db import table_of, utcnow
 from passport.holders.models import Holder
 from passport.journal.models import JournalEntry, JournalPurgePermit
 
@@ -56,17 +57,24 @@ def _time(when: dt.datetime) -> str:
     return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def entry_hash(prev_hash: str, entry: JournalEntry) -> str:
-    """The link of one entry: SHA-256 over the previous link and the canonical content."""
+_HASHED = ("seq", "occurred_at", "kind", "actor_type", "actor_label", "share_id", "consent_id",
+           "details")
+
+
+def entry_hash(prev_hash: str, entry: JournalEntry | Mapping[str, Any]) -> str:
+    """The link of one entry (a stored one, or the values of a new one): SHA-256 over the
+    previous link and the canonical content."""
+    values: Mapping[str, Any] = entry if isinstance(entry, Mapping) else {
+        name: getattr(entry, name) for name in _HASHED}
     content = {
-        "seq": entry.seq,
-        "occurred_at": _time(entry.occurred_at),
-        "kind": entry.kind,
-        "actor_type": entry.actor_type,
-        "actor_label": entry.actor_label,
-        "share_id": entry.share_id,
-        "consent_id": entry.consent_id,
-        "details": entry.details or {},
+        "seq": values["seq"],
+        "occurred_at": _time(values["occurred_at"]),
+        "kind": values["kind"],
+        "actor_type": values["actor_type"],
+        "actor_label": values["actor_label"],
+        "share_id": values["share_id"],
+        "consent_id": values["consent_id"],
+        "details": values["details"] or {},
     }
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
@@ -77,6 +85,8 @@ _LOCK = sa.select(Holder.id).where(Holder.id == sa.bindparam("holder_id")).with_
 _LAST = (sa.select(JournalEntry.seq, JournalEntry.hash)
          .where(JournalEntry.holder_id == sa.bindparam("holder_id"))
          .order_by(JournalEntry.seq.desc()).limit(1))
+# A Core insert: the ORM's unit of work cost 0.7 ms more per entry.
+_INSERT = sa.insert(table_of(JournalEntry))
 
 
 def append(
@@ -91,23 +101,20 @@ def append(
     details: dict[str, Any] | None = None,
     when: dt.datetime | None = None,
     continue_from: tuple[int, str] | None = None,
-) -> JournalEntry:
-    """Add an entry at the end of a holder's chain (flushes). ``continue_from`` (seq, hash)
-    is for the purge only: the link to continue from when no entry is left."""
+) -> None:
+    """Add an entry at the end of a holder's chain (written at once, after the session's
+    pending changes). ``continue_from`` (seq, hash) is for the purge only: the link to
+    continue from when no entry is left."""
     if kind not in KINDS:
         raise ValueError(f"unknown journal kind {kind!r}")
-    db.execute(_LOCK, {"holder_id": holder_id})
+    db.execute(_LOCK, {"holder_id": holder_id})  # flushes the session first
+    # A statement of its own, after the lock: its snapshot sees the last committed append.
     last = continue_from or db.execute(_LAST, {"holder_id": holder_id}).first()
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-    entry = JournalEntry(
-        holder_id=holder_id, seq=seq, occurred_at=when or utcnow(), kind=kind,
-        actor_type=actor_type,
-        actor_label=actor_label, share_id=share_id, consent_id=consent_id,
-        details=details or {}, prev_hash=prev, hash="")
-    entry.hash = entry_hash(prev, entry)
-    db.add(entry)
-    db.flush()
-    return entry
+    entry = {"holder_id": holder_id, "seq": seq, "occurred_at": when or utcnow(), "kind": kind,
+             "actor_type": actor_type, "actor_label": actor_label, "share_id": share_id,
+             "consent_id": consent_id, "details": details or {}, "prev_hash": prev}
+    db.execute(_INSERT, {**entry, "hash": entry_hash(prev, entry)})
 
 
 @dataclass

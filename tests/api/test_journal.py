@@ -5,6 +5,7 @@ the chain."""
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +172,29 @@ def test_chain_links_each_entry_to_the_previous(db: Session) -> None:
     assert entries[0].prev_hash == journal.GENESIS
     assert entries[1].prev_hash == entries[0].hash and entries[2].prev_hash == entries[1].hash
     assert journal.verify(db, holder_id) == (3, [])
+
+
+def test_concurrent_appends_keep_one_chain(committed: sessionmaker[Session],
+                                           is_postgres: bool) -> None:
+    """Four writers appending to one holder's journal at once: each entry takes the next
+    position and links to the one before (the holder's row lock, then the last link read
+    by a statement of its own, whose snapshot sees the append that held the lock)."""
+    with unit_of_work(committed) as db:
+        holder_id = _holder(db)
+
+    def write(writer: int) -> None:
+        for n in range(10):
+            with unit_of_work(committed, immediate=not is_postgres) as db:
+                journal.append(db, holder_id, "share.viewed", actor_type="recipient",
+                               details={"writer": writer, "n": n})
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(write, range(4)))
+    with unit_of_work(committed) as db:
+        seqs = db.scalars(sa.select(JournalEntry.seq).where(JournalEntry.holder_id == holder_id)
+                          .order_by(JournalEntry.seq)).all()
+        assert seqs == list(range(1, 41))
+        assert journal.verify(db, holder_id) == (40, [])
 
 
 def _bypass_guards(db: Session) -> None:
