@@ -79,15 +79,37 @@ def end(session: Session, *, failed: bool = False) -> None:
     """End a request's transaction: commit it when it only read, roll it back when it
     wrote (its view did not commit: it failed, or forgot), holds unflushed changes, broke
     (a statement failed) or the request ``failed``."""
-    transaction = session.get_transaction()
-    if transaction is None:
+    if session.get_transaction() is None:
         return
-    conn = session.info.get(CONNECTION)
-    if (failed or conn is None or not transaction.is_active or session.new or session.dirty
-            or session.deleted or conn.info.get(WROTE, True)):
+    if failed or not _only_read(session):
         session.rollback()
     else:
         session.commit()
+
+
+def _only_read(session: Session) -> bool:
+    """Whether the session's transaction is healthy and has written nothing, nor holds
+    changes to write."""
+    transaction = session.get_transaction()
+    conn = session.info.get(CONNECTION)
+    return not (transaction is None or conn is None or not transaction.is_active
+                or session.new or session.dirty or session.deleted
+                or conn.info.get(WROTE, True))
+
+
+def _lock_for_writing(session: Session) -> None:
+    """SQLite: a view about to write takes the write lock first (``BEGIN IMMEDIATE``,
+    waiting up to the busy timeout). A deferred transaction that read, then writes after
+    another request committed fails at once with "database is locked" (SQLite cannot
+    move its snapshot), so two journaled requests for one holder failed one of them. The
+    transaction the token check began, which only read, is committed first."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    if session.in_transaction():
+        if not _only_read(session):
+            return
+        session.commit()
+    session.connection(execution_options={"sqlite_immediate": True})
 
 
 def session() -> Session:
@@ -109,6 +131,7 @@ def committing(*kept: type[BaseException]) -> Callable[[F], F]:
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            _lock_for_writing(session())
             try:
                 result = view(*args, **kwargs)
             except kept:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from passport.certifiers.models import Certifier
 from passport.config import Settings
 from passport.errors import InvalidInput
 from passport.web.db import session
+from tests.oauth import bearer
 
 MARKER = "SELECT 4242 AS request_marker"
 
@@ -148,3 +150,24 @@ def test_jobs_on_the_same_engine_prepare_nothing(
             prepared = db.scalars(sa.text("SELECT statement FROM pg_prepared_statements")).all()
             assert not [s for s in prepared if "job_marker" in s]
             assert db.connection().connection.dbapi_connection.prepare_threshold is None
+
+
+def test_concurrent_journaled_writes_for_one_holder(app: Flask, holder: dict[str, Any],
+                                                    committed: sessionmaker[Session]) -> None:
+    """Four clients adding declarations to one passport at once (each journaled): every
+    request succeeds and the journal keeps one chain. On SQLite a writing view takes the
+    write lock before it reads: a deferred transaction that read and then wrote after
+    another's commit failed at once with "database is locked"."""
+    from passport.journal import service as journal
+
+    def add(writer: int) -> list[int]:
+        client = app.test_client()
+        return [client.post("/api/v1/me/declarations", headers=bearer(holder["token"]),
+                            json={"kind": "competence", "title": f"Compétence {writer}-{n}"}
+                            ).status_code for n in range(5)]
+
+    with ThreadPoolExecutor(4) as pool:
+        codes = [code for codes in pool.map(add, range(4)) for code in codes]
+    assert codes == [201] * 20
+    with committed() as db:
+        assert journal.verify(db, holder["holder_id"]) == (20, [])
