@@ -81,7 +81,10 @@ def entry_hash(prev_hash: str, entry: JournalEntry | Mapping[str, Any]) -> str:
 
 
 # Built once (every advisor read appends): lock the holder's row, then read the last link.
-_LOCK = sa.select(Holder.id).where(Holder.id == sa.bindparam("holder_id")).with_for_update()
+# FOR NO KEY UPDATE: appends wait for each other, but not for the foreign-key checks of
+# rows the transaction inserted for the holder before (FOR UPDATE deadlocked with them).
+_LOCK = (sa.select(Holder.id).where(Holder.id == sa.bindparam("holder_id"))
+         .with_for_update(key_share=True))
 _LAST = (sa.select(JournalEntry.seq, JournalEntry.hash)
          .where(JournalEntry.holder_id == sa.bindparam("holder_id"))
          .order_by(JournalEntry.seq.desc()).limit(1))
