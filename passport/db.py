@@ -233,6 +233,12 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
 
 
+def begin_immediate(session: Session) -> None:
+    """Begin the session's transaction with SQLite's write lock taken at once (``BEGIN
+    IMMEDIATE``, waiting for it up to the busy timeout); on PostgreSQL an ordinary begin."""
+    session.connection(execution_options={"sqlite_immediate": True})
+
+
 @contextmanager
 def unit_of_work(factory: sessionmaker[Session], *, immediate: bool = False
                  ) -> Iterator[Session]:
@@ -245,7 +251,7 @@ def unit_of_work(factory: sessionmaker[Session], *, immediate: bool = False
     """
     session = factory()
     if immediate:
-        session.connection(execution_options={"sqlite_immediate": True})
+        begin_immediate(session)
     try:
         yield session
         session.commit()

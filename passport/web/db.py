@@ -24,6 +24,8 @@ from flask import Flask, current_app, g, has_request_context
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from passport.db import begin_immediate
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -109,7 +111,7 @@ def _lock_for_writing(session: Session) -> None:
         if not _only_read(session):
             return
         session.commit()
-    session.connection(execution_options={"sqlite_immediate": True})
+    begin_immediate(session)
 
 
 def session() -> Session:
