@@ -182,7 +182,8 @@ def main() -> None:
             generate(data, holders=max(2000, min(size // 2, 100_000)), passages=size,
                      per_file=size, seed=size, compact=True)
         manifest = json.loads((data / "manifest.json").read_text())
-        flux = str(data / manifest["files"][0]["file"])
+        # The demo data set also holds its small showcase files: take the generated one.
+        [flux] = [str(data / f["file"]) for f in manifest["files"] if f["passages"] == size]
         megabytes = os.path.getsize(flux) / 1e6
         for kind in args.databases.split(","):
             url = _database(kind, args.out, args.postgres_url, f"{size}")

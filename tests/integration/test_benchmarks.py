@@ -1,0 +1,108 @@
+"""The benchmark scripts run from a fresh checkout: each, on a tiny input, completes and
+prints figures that describe what it measured (the scripts are how anyone checks the
+figures in docs/benchmarks.md; one that only ran on its author's cached files went unseen).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[2]
+POSTGRES = os.environ.get("PASSPORT_TEST_DATABASE_URL")
+
+
+def bench(name: str, *args: str, env: dict[str, str] | None = None
+          ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", f"benchmarks.{name}", *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600,
+                          env=env if env is not None else os.environ)
+
+
+def json_lines(stdout: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+@pytest.fixture
+def bench_databases() -> Iterator[None]:
+    """Drop the databases a benchmark created on the test cluster (PostgreSQL runs)."""
+    before = _databases()
+    yield
+    if POSTGRES:
+        admin = sa.create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            for name in _databases() - before:
+                conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def _databases() -> set[str]:
+    if not POSTGRES:
+        return set()
+    admin = sa.create_engine(POSTGRES)
+    with admin.connect() as conn:
+        names = set(conn.scalars(sa.text("SELECT datname FROM pg_database")))
+    admin.dispose()
+    return names
+
+
+def test_ingest_benchmark_measures_the_generated_flux(tmp_path: Path,
+                                                       bench_databases: None) -> None:
+    databases = "sqlite,postgresql" if POSTGRES else "sqlite"
+    done = bench("ingest", "--sizes", "2000", "--databases", databases, "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    rows = json_lines(done.stdout)
+    assert [row["database"] for row in rows] == databases.split(",")
+    for row in rows:
+        # The generated 2,000-passage file, not one of the demo's small showcase files.
+        assert row["passages"] == 2000
+        assert row["ok"] + row["ko"] == 2000  # type: ignore[operator]
+        assert 0 < row["ko"] < 400  # type: ignore[operator]
+        assert 0 < row["ratio"] < 1.5  # type: ignore[operator]
+        assert row["rss_mb"] > 20 and row["reader_rss_mb"] > 10  # type: ignore[operator]
+    assert "| 2,000 | sqlite | " in done.stdout
+    saved = json.loads((tmp_path / "ingest-results.json").read_text())
+    assert saved == rows
+
+
+def test_referentials_benchmark_imports_every_sheet(tmp_path: Path) -> None:
+    done = bench("referentials", "--sizes", "300", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    [row] = json_lines(done.stdout)
+    assert row["sheets"] == 300 and row["peak_rss_mb"] > 20  # type: ignore[operator]
+    assert not list(tmp_path.glob("*.sqlite3"))  # its databases removed
+
+
+def test_cv_benchmark_times_sealed_pdfs(tmp_path: Path) -> None:
+    done = bench("cv", "--sizes", "10,50", "--runs", "2", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    rows = json.loads((tmp_path / "cv-results.json").read_text())
+    assert [row["items"] for row in rows] == [10, 50]
+    # More items, more pages; every timing a positive figure.
+    assert 1 <= rows[0]["pages"] < rows[1]["pages"]
+    assert all(0 < row["p50_ms"] <= row["max_ms"] for row in rows)
+    assert "10 items: p50 " in done.stdout
+
+
+def test_analytics_benchmark_needs_postgresql(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PASSPORT_TEST_DATABASE_URL"}
+    done = bench("analytics", "--files", "100", "--out", str(tmp_path), env=env)
+    assert done.returncode == 1
+    assert "--postgres-url (or PASSPORT_TEST_DATABASE_URL) is needed" in done.stderr
+
+
+@pytest.mark.skipif(not POSTGRES, reason="PostgreSQL only: runs in the suite's PostgreSQL pass")
+def test_analytics_benchmark_on_postgresql(tmp_path: Path, bench_databases: None) -> None:
+    done = bench("analytics", "--files", "3000", "--runs", "3", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((tmp_path / "analytics-results.json").read_text())
+    assert summary["files"] == summary["passages"] == 3000
+    assert summary["cells"] > 0 and summary["incremental_files"] > 0
+    assert 0 < summary["query_p50_ms"] <= summary["query_p99_ms"]
