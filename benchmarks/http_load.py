@@ -218,6 +218,7 @@ def main() -> None:
     parser.add_argument("--postgres-url", default=os.environ.get("PASSPORT_TEST_DATABASE_URL"))
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="keep the fill in DIR, and reuse the one kept there")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
     args = parser.parse_args()
     if not args.postgres_url:
         raise SystemExit("give --postgres-url or run under scripts/with-postgres.sh")
@@ -232,9 +233,8 @@ def main() -> None:
         ratio = f"{r['rps_ratio_to_health']:.2f}" if "rps_ratio_to_health" in r else "1"
         print(f"{name:<16} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p90_ms']:>8.1f} "
               f"{r['p99_ms']:>8.1f} {r['errors']:>7} {ratio:>15}")
-    out = ROOT / "benchmarks" / "out"
-    out.mkdir(exist_ok=True)
-    (out / "http_load.json").write_text(json.dumps(report, indent=2))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "http_load.json").write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

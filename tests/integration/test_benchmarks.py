@@ -106,3 +106,36 @@ def test_analytics_benchmark_on_postgresql(tmp_path: Path, bench_databases: None
     assert summary["files"] == summary["passages"] == 3000
     assert summary["cells"] > 0 and summary["incremental_files"] > 0
     assert 0 < summary["query_p50_ms"] <= summary["query_p99_ms"]
+
+
+@pytest.mark.skipif(not POSTGRES, reason="PostgreSQL only: runs in the suite's PostgreSQL pass")
+def test_http_load_benchmark_serves_every_scenario(tmp_path: Path, bench_databases: None
+                                                   ) -> None:
+    done = bench("http_load", "--holders", "2000", "--passages", "2000", "--duration", "2",
+                 "--sample", "50", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "http_load.json").read_text())
+    assert report["setup"]["passages_stored"] > 1500
+    results = report["results"]
+    assert set(results) == {"health", "holder passport", "advisor read"}
+    for name, result in results.items():
+        # Every request answered 2xx: the holders' tokens and the advisor's consents work.
+        assert result["requests"] > 20 and result["errors"] == 0, (name, result)
+        assert 0 < result["p50_ms"] <= result["p99_ms"]
+    assert 0 < results["holder passport"]["rps_ratio_to_health"] < 2
+
+
+@pytest.mark.skipif(not POSTGRES, reason="PostgreSQL only: runs in the suite's PostgreSQL pass")
+def test_deposit_load_benchmark_checks_every_deposit(tmp_path: Path, bench_databases: None
+                                                     ) -> None:
+    done = bench("deposits_load", "--files", "2", "--passages", "2000", "--clients", "2",
+                 "--workers", "1,2", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    results = json.loads((tmp_path / "deposits-load-results.json").read_text())
+    assert [r["workers"] for r in results] == [1, 2]
+    for result in results:
+        # Its own checks: each deposit in the state its manifest expects, no passage lost
+        # or stored twice.
+        assert result["deposits"] == 2 and result["passages"] == 4000
+        assert result["problems"] == []
+    assert "ratio 2 workers / 1 worker: " in done.stdout
