@@ -12,7 +12,8 @@ minted for ``--sample`` holders (each read goes to another holder, in turn), eac
 grants the advisor a consent through the API.  The service runs under gunicorn with
 2 × cores + 1 sync workers (``passport serve``); wrk (Debian package) drives it with
 ``--connections`` connections for ``--duration`` seconds per scenario.  ``make bench-http``
-runs it with a throwaway PostgreSQL.  Figures go to benchmarks/out/http_load.json.
+runs it with a throwaway PostgreSQL.  Figures go to ``--out``/http_load.json
+(benchmarks/out/ by default).
 
 ``--keep DIR`` keeps the fill (database, data, signing key) in DIR and reuses it on the
 next run with the same DIR: no new fill, fresh tokens.  To compare two commits on one fill
