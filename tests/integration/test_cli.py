@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 from click.testing import CliRunner, Result
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,6 +24,7 @@ from passport.sharing.models import Share
 from tests.conftest import OFFICIAL_EXAMPLE
 from tests.flux import document, passage, person_row, titulaire
 from tests.helpers import count, write_csv
+from tests.workers import free_port
 
 Factory = sessionmaker[Session]
 
@@ -193,6 +200,57 @@ def test_dev_token_only_in_development(cli: CliRunner) -> None:
     result = cli.invoke(main, ["dev", "token", "--certifier", "CERT0001"])
     assert result.exit_code == 1
     assert "PASSPORT_ENV=development" in result.output
+
+
+def test_dev_providers_only_in_development(cli: CliRunner, tmp_path: Path) -> None:
+    result = cli.invoke(main, ["dev", "providers", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "PASSPORT_ENV=development" in result.output
+
+
+def test_dev_providers_serve_the_demo_users_quietly(tmp_path: Path, database_url: str) -> None:
+    """`make run` starts the two stand-ins beside the service: both answer discovery, the
+    holders of the directory's identities are offered and one logs in, and nothing else is
+    printed (the stand-in's import of deprecated Authlib modules warned twice)."""
+    write_csv(tmp_path / "identities.csv", IDENTITY_COLUMNS,
+              [person_row(), person_row(nir="196113155500150", prenom1="CLAIRE")])
+    fc, pc = free_port(), free_port()
+    env = {**os.environ, "PASSPORT_ENV": "development", "PASSPORT_DATABASE_URL": database_url,
+           "PASSPORT_INSTANCE_DIR": str(tmp_path / "instance"), "PYTHONWARNINGS": ""}
+    process = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), "passport"), "dev", "providers",
+         str(tmp_path), "--franceconnect-port", str(fc), "--proconnect-port", str(pc)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        issuers = {}
+        deadline = time.monotonic() + 30
+        while len(issuers) < 2 and time.monotonic() < deadline and process.poll() is None:
+            for port in (fc, pc):
+                try:
+                    issuers[port] = requests.get(
+                        f"http://127.0.0.1:{port}/.well-known/openid-configuration",
+                        timeout=1).json()["issuer"]
+                except requests.RequestException:
+                    time.sleep(0.2)
+        assert issuers == {fc: f"http://127.0.0.1:{fc}", pc: f"http://127.0.0.1:{pc}"}
+        # A holder logs in at the FranceConnect stand-in: offered, picked, given an ID token.
+        query = {"client_id": "passport", "redirect_uri": "http://127.0.0.1/cb",
+                 "response_type": "code", "scope": "openid", "nonce": "n", "state": "s"}
+        authorize = f"{issuers[fc]}/oauth2/authorize"
+        assert "demo-titulaire-2" in requests.get(authorize, params=query, timeout=5).text
+        picked = requests.post(authorize, params=query, data={"sub": "demo-titulaire-1"},
+                               allow_redirects=False, timeout=5)
+        code = parse_qs(urlsplit(picked.headers["Location"]).query)["code"][0]
+        token = requests.post(f"{issuers[fc]}/oauth2/token", timeout=5, data={
+            "grant_type": "authorization_code", "code": code, "client_id": "passport",
+            "client_secret": "x", "redirect_uri": query["redirect_uri"]})
+        assert token.status_code == 200 and token.json()["id_token"]
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=10)
+    said = " ".join(stderr.split())
+    assert f"FranceConnect stand-in on http://127.0.0.1:{fc} (3 demo holders)" in said
+    assert "Warning" not in stderr, stderr
 
 
 @pytest.mark.parametrize(
