@@ -21,7 +21,7 @@ from typing import BinaryIO
 
 from lxml import etree
 
-from ingestion.errors import FileProblem
+from ingestion.errors import FileProblem, FileRejected
 from ingestion.gate import CHUNK, GatedStream
 from ingestion.parser import (
     CERTIFICATION,
@@ -207,6 +207,10 @@ def locate_problems(
     pull = etree.XMLPullParser(events=("start", "end"), **HARDENED)
     try:
         return _run(diagnosis, stream, expat, pull, limit)
+    except FileRejected as exc:
+        # The byte gate refused a part the first pass never read (it stopped at its first
+        # error; this pass reads on): the problems found up to there, then the gate's.
+        return sorted([*diagnosis.problems, *exc.problems], key=_position)[:limit]
     finally:
         stream.close()
 

@@ -8,6 +8,7 @@ import dataclasses
 import gzip
 import io
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -326,6 +327,15 @@ def test_dry_run_gives_the_verdict_and_stores_nothing(client: FlaskClient,
     assert broken["schema_valid"] is False and broken["errors"][0]["code"] == "truncated"
     with unit_of_work(committed) as db:
         assert db.scalar(sa.select(sa.func.count()).select_from(Deposit)) == 0
+
+
+def test_dry_run_reports_a_refusal_met_while_positioning_errors(client: FlaskClient) -> None:
+    data = (Path(__file__).parents[1] / "data" / "fuzz-regressions"
+            / "gate-refusal-met-by-the-diagnosis.xml").read_bytes()
+    response = client.post(VALIDATE, data=data, headers=XML)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.json["schema_valid"] is False
+    assert [e["code"] for e in response.json["errors"]] == ["resource_limit"]
 
 
 def test_dry_run_is_rate_limited(make_app: Any, auth_settings: Any) -> None:

@@ -480,6 +480,19 @@ def test_rejected_report_has_errors_and_no_passages(
     assert count(directory, DepositReportPart) == 0
 
 
+def test_a_refusal_met_while_positioning_errors_rejects_the_file(
+    directory: Factory, settings: Settings, tmp_path: Path
+) -> None:
+    """The diagnostic pass reads on past the first pass's error; the byte gate's refusal
+    it meets there is the file's problem, not a failed job retried until it gives up."""
+    data = (Path(__file__).parents[1] / "data" / "fuzz-regressions"
+            / "gate-refusal-met-by-the-diagnosis.xml").read_bytes()
+    deposit = ingest(directory, settings, tmp_path, data)
+    assert deposit.status == DepositStatus.REJETE
+    assert deposit.error_code == "resource_limit"
+    assert deposit.attempts == 1
+
+
 def test_store_holds_no_clear_nir(
     directory: Factory, settings: Settings, tmp_path: Path, engine: sa.Engine
 ) -> None:
