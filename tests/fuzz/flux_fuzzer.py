@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Coverage-guided fuzzing of the ingestion entry point (byte gate → parser → schema →
 diagnosis → business rules) with atheris.
 

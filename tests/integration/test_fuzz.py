@@ -3,6 +3,7 @@ input it ever found (tests/data/fuzz-regressions/)."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -35,6 +36,24 @@ def test_a_short_fuzzing_run_finds_nothing(tmp_path: Path) -> None:
     runs = int(re.search(r"Done (\d+) runs", done.stderr).group(1))  # type: ignore[union-attr]
     assert runs > 1000, done.stderr[-2000:]
     assert len(list(corpus.iterdir())) > 0  # coverage feedback kept new inputs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_make_fuzz_runs(tmp_path: Path, jobs: int) -> None:
+    """`make fuzz` (scripts/fuzz.sh), in one process and in libFuzzer's parallel mode, which
+    starts each job by running the fuzzer's file again (it failed: not executable)."""
+    env = {**os.environ, "FUZZ_DIR": str(tmp_path), "FUZZ_JOBS": str(jobs)}
+    done = subprocess.run([str(ROOT / "scripts" / "fuzz.sh"), "3"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    outputs = ([done.stderr] if jobs == 1 else
+               [(tmp_path / f"fuzz-{n}.log").read_text() for n in range(jobs)])
+    for output in outputs:
+        runs = int(re.search(r"Done (\d+) runs", output).group(1))  # type: ignore[union-attr]
+        assert runs > 100, output[-2000:]
+    assert len(list((tmp_path / "corpus").iterdir())) > 0
+    assert not list(ROOT.glob("fuzz-*.log"))
 
 
 def test_the_oracle_catches_an_unstable_code(monkeypatch: pytest.MonkeyPatch) -> None:
