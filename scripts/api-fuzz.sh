@@ -33,7 +33,7 @@ for role in "holder --holder-nir $nir" "advisor --advisor 73282932000074:conseil
     echo "api-fuzz: failures as $name (artifacts/api-fuzz-$name.log)" >&2
     status=1
   else
-    echo "api-fuzz: $name: $(tail -n 1 "artifacts/api-fuzz-$name.log" | tr -d '=')"
+    echo "api-fuzz: $name: $(grep -A1 'Test cases:' "artifacts/api-fuzz-$name.log" | tail -n 1 | xargs)"
   fi
 done
 if grep -q "Traceback" "$work/serve.log"; then

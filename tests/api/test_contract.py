@@ -127,3 +127,23 @@ def test_the_contract_run_covers_every_operation(served_schema: Any) -> None:
     # A new operation joins the run by itself; this guards against an empty parametrization.
     operations = list(served_schema.get_all_operations())
     assert len(operations) == len(OPERATIONS) >= 50
+
+
+@pytest.mark.skipif(bool(os.environ.get("PASSPORT_TEST_DATABASE_URL")),
+                    reason="the script serves its own SQLite demo: runs in the SQLite pass")
+def test_make_fuzz_api_runs_every_role() -> None:
+    """`make fuzz-api` (scripts/api-fuzz.sh): schemathesis over HTTP against `passport serve`
+    on demo data, one run per role, a few cases per operation here."""
+    import re
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([str(root / "scripts" / "api-fuzz.sh"), "3"], cwd=root,
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    said = [line for line in done.stdout.splitlines() if line.startswith("api-fuzz: ")]
+    assert [line.split(":")[1].strip() for line in said] == [
+        "holder", "advisor", "analyst", "certifier"]
+    for line in said:
+        cases = re.search(r"(\d+) generated, (\d+) passed", line)
+        assert cases and cases[1] == cases[2] and int(cases[1]) > len(OPERATIONS), line
