@@ -1,9 +1,11 @@
-"""The documentation's command lines exist: every `passport …` command quoted in the README,
-docs/ and config/ names a real command, and every option it shows is one of that command's
-(docs go stale quietly when an option is renamed)."""
+"""What the documentation quotes exists: every `passport …` command in the README, docs/ and
+config/ names a real command, and every option it shows is one of that command's; every
+API path it names (with its method, when given) is in the committed ``openapi.json``. Docs
+go stale quietly when an option or a route is renamed."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from collections.abc import Iterator
@@ -87,3 +89,55 @@ def test_documented_command_exists(where: str, words: list[str]) -> None:
 ])
 def test_a_stale_command_is_caught(words: list[str], problem: str | None) -> None:
     assert problem_of(words) == problem
+
+
+ROUTE = re.compile(r"(?:(GET|POST|PATCH|PUT|DELETE)\s+)?(/api/v1/[A-Za-z0-9_{}/\-.…]*|/health\b)")
+
+
+def documented_routes() -> list[tuple[str, str | None, str]]:
+    found = []
+    for document in DOCUMENTS:
+        for number, line in enumerate(document.read_text(encoding="utf-8").splitlines(), 1):
+            for method, path in ROUTE.findall(line):
+                found.append((f"{document.name}:{number}", method or None,
+                              path.split("?")[0].rstrip("/.")))
+    return found
+
+
+def route_problem(method: str | None, path: str, spec: dict[str, dict[str, object]]
+                  ) -> str | None:
+    """What is wrong with ``METHOD PATH`` against the spec's paths (None: it is there). A
+    path ending in "…" or a prefix of routes (``/api/v1/me``…) names a family."""
+    if path.endswith("…") or (method is None and any(p.startswith(path) for p in spec)):
+        return None
+    matching = [p for p in spec if re.fullmatch(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(p)),
+                                                path)]
+    if not matching:
+        return f"no route {path}"
+    if method and not any(method.lower() in spec[p] for p in matching):
+        return f"no {method} on {path}"
+    return None
+
+
+SPEC = json.loads((ROOT / "openapi.json").read_text())["paths"]
+ROUTES = documented_routes()
+
+
+def test_the_documents_name_routes() -> None:
+    assert len(ROUTES) >= 100
+
+
+def test_documented_routes_exist() -> None:
+    wrong = [f"{where}: {problem}" for where, method, path in ROUTES
+             if (problem := route_problem(method, path, SPEC))]
+    assert wrong == []
+
+
+@pytest.mark.parametrize(("method", "path", "problem"), [
+    ("GET", "/api/v1/me/passport", None),
+    ("GET", "/api/v1/me/shares/12", None),
+    ("POST", "/api/v1/me/passport", "no POST on /api/v1/me/passport"),
+    (None, "/api/v1/me/portfolio", "no route /api/v1/me/portfolio"),
+])
+def test_a_stale_route_is_caught(method: str | None, path: str, problem: str | None) -> None:
+    assert route_problem(method, path, SPEC) == problem
