@@ -81,8 +81,12 @@ def test_referentials_benchmark_imports_every_sheet(tmp_path: Path) -> None:
 
 
 def test_cv_benchmark_times_sealed_pdfs(tmp_path: Path) -> None:
-    done = bench("cv", "--sizes", "10,50", "--runs", "2", "--out", str(tmp_path))
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    done = bench("cv", "--sizes", "10,50", "--runs", "2", "--out", str(tmp_path),
+                 env={**os.environ, "TMPDIR": str(scratch)})
     assert done.returncode == 0, done.stderr
+    assert not list(scratch.iterdir())  # its database removed
     rows = json.loads((tmp_path / "cv-results.json").read_text())
     assert [row["items"] for row in rows] == [10, 50]
     # More items, more pages; every timing a positive figure.
