@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -19,11 +20,25 @@ ROOT = Path(__file__).resolve().parents[2]
 POSTGRES = os.environ.get("PASSPORT_TEST_DATABASE_URL")
 
 
-def bench(name: str, *args: str, env: dict[str, str] | None = None
+#: The three load benchmarks measure PostgreSQL only.
+postgres_only = pytest.mark.skipif(
+    not POSTGRES, reason="PostgreSQL only: runs in the suite's PostgreSQL pass")
+
+
+def bench(name: str, out: Path, *args: str, env: dict[str, str] | None = None
           ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", f"benchmarks.{name}", *args],
+    """Run ``benchmarks.NAME`` with its results written to ``out``."""
+    return subprocess.run([sys.executable, "-m", f"benchmarks.{name}", *args, "--out", str(out)],
                           capture_output=True, text=True, cwd=ROOT, timeout=600,
                           env=env if env is not None else os.environ)
+
+
+def measured(name: str, out: Path, results: str, *args: str,
+             env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], Any]:
+    """Run a benchmark that must succeed; return its run and the figures it saved."""
+    done = bench(name, out, *args, env=env)
+    assert done.returncode == 0, done.stderr
+    return done, json.loads((out / results).read_text())
 
 
 def json_lines(stdout: str) -> list[dict[str, object]]:
@@ -56,8 +71,8 @@ def _databases() -> set[str]:
 def test_ingest_benchmark_measures_the_generated_flux(tmp_path: Path,
                                                        bench_databases: None) -> None:
     databases = "sqlite,postgresql" if POSTGRES else "sqlite"
-    done = bench("ingest", "--sizes", "2000", "--databases", databases, "--out", str(tmp_path))
-    assert done.returncode == 0, done.stderr
+    done, saved = measured("ingest", tmp_path, "ingest-results.json", "--sizes", "2000",
+                           "--databases", databases)
     rows = json_lines(done.stdout)
     assert [row["database"] for row in rows] == databases.split(",")
     for row in rows:
@@ -68,12 +83,11 @@ def test_ingest_benchmark_measures_the_generated_flux(tmp_path: Path,
         assert 0 < row["ratio"] < 1.5  # type: ignore[operator]
         assert row["rss_mb"] > 20 and row["reader_rss_mb"] > 10  # type: ignore[operator]
     assert "| 2,000 | sqlite | " in done.stdout
-    saved = json.loads((tmp_path / "ingest-results.json").read_text())
     assert saved == rows
 
 
 def test_referentials_benchmark_imports_every_sheet(tmp_path: Path) -> None:
-    done = bench("referentials", "--sizes", "300", "--out", str(tmp_path))
+    done = bench("referentials", tmp_path, "--sizes", "300")
     assert done.returncode == 0, done.stderr
     [row] = json_lines(done.stdout)
     assert row["sheets"] == 300 and row["peak_rss_mb"] > 20  # type: ignore[operator]
@@ -83,11 +97,9 @@ def test_referentials_benchmark_imports_every_sheet(tmp_path: Path) -> None:
 def test_cv_benchmark_times_sealed_pdfs(tmp_path: Path) -> None:
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    done = bench("cv", "--sizes", "10,50", "--runs", "2", "--out", str(tmp_path),
-                 env={**os.environ, "TMPDIR": str(scratch)})
-    assert done.returncode == 0, done.stderr
+    done, rows = measured("cv", tmp_path, "cv-results.json", "--sizes", "10,50", "--runs", "2",
+                          env={**os.environ, "TMPDIR": str(scratch)})
     assert not list(scratch.iterdir())  # its database removed
-    rows = json.loads((tmp_path / "cv-results.json").read_text())
     assert [row["items"] for row in rows] == [10, 50]
     # More items, more pages; every timing a positive figure.
     assert 1 <= rows[0]["pages"] < rows[1]["pages"]
@@ -97,28 +109,25 @@ def test_cv_benchmark_times_sealed_pdfs(tmp_path: Path) -> None:
 
 def test_analytics_benchmark_needs_postgresql(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PASSPORT_TEST_DATABASE_URL"}
-    done = bench("analytics", "--files", "100", "--out", str(tmp_path), env=env)
+    done = bench("analytics", tmp_path, "--files", "100", env=env)
     assert done.returncode == 1
     assert "--postgres-url (or PASSPORT_TEST_DATABASE_URL) is needed" in done.stderr
 
 
-@pytest.mark.skipif(not POSTGRES, reason="PostgreSQL only: runs in the suite's PostgreSQL pass")
+@postgres_only
 def test_analytics_benchmark_on_postgresql(tmp_path: Path, bench_databases: None) -> None:
-    done = bench("analytics", "--files", "3000", "--runs", "3", "--out", str(tmp_path))
-    assert done.returncode == 0, done.stderr
-    summary = json.loads((tmp_path / "analytics-results.json").read_text())
+    _, summary = measured("analytics", tmp_path, "analytics-results.json", "--files", "3000",
+                          "--runs", "3")
     assert summary["files"] == summary["passages"] == 3000
     assert summary["cells"] > 0 and summary["incremental_files"] > 0
     assert 0 < summary["query_p50_ms"] <= summary["query_p99_ms"]
 
 
-@pytest.mark.skipif(not POSTGRES, reason="PostgreSQL only: runs in the suite's PostgreSQL pass")
+@postgres_only
 def test_http_load_benchmark_serves_every_scenario(tmp_path: Path, bench_databases: None
                                                    ) -> None:
-    done = bench("http_load", "--holders", "2000", "--passages", "2000", "--duration", "2",
-                 "--sample", "50", "--out", str(tmp_path))
-    assert done.returncode == 0, done.stderr
-    report = json.loads((tmp_path / "http_load.json").read_text())
+    _, report = measured("http_load", tmp_path, "http_load.json", "--holders", "2000",
+                         "--passages", "2000", "--duration", "2", "--sample", "50")
     assert report["setup"]["passages_stored"] > 1500
     results = report["results"]
     assert set(results) == {"health", "holder passport", "advisor read"}
@@ -129,13 +138,12 @@ def test_http_load_benchmark_serves_every_scenario(tmp_path: Path, bench_databas
     assert 0 < results["holder passport"]["rps_ratio_to_health"] < 2
 
 
-@pytest.mark.skipif(not POSTGRES, reason="PostgreSQL only: runs in the suite's PostgreSQL pass")
+@postgres_only
 def test_deposit_load_benchmark_checks_every_deposit(tmp_path: Path, bench_databases: None
                                                      ) -> None:
-    done = bench("deposits_load", "--files", "2", "--passages", "2000", "--clients", "2",
-                 "--workers", "1,2", "--out", str(tmp_path))
-    assert done.returncode == 0, done.stderr
-    results = json.loads((tmp_path / "deposits-load-results.json").read_text())
+    done, results = measured("deposits_load", tmp_path, "deposits-load-results.json",
+                             "--files", "2", "--passages", "2000", "--clients", "2",
+                             "--workers", "1,2")
     assert [r["workers"] for r in results] == [1, 2]
     for result in results:
         # Its own checks: each deposit in the state its manifest expects, no passage lost
