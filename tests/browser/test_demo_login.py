@@ -4,7 +4,6 @@ the local FranceConnect stand-in, back with a code, a token, and GET /api/v1/me.
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import oidc_provider_mock
@@ -22,14 +21,9 @@ from passport.db import unit_of_work
 from tests.browser.conftest import LiveServer, screenshot
 from tests.flux import person_row
 from tests.helpers import load_identities, write_csv
+from tests.workers import free_port
 
 pytestmark = pytest.mark.browser
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_holder_logs_in_in_a_browser(browser, database_url: str, committed: sessionmaker[Session],

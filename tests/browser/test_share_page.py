@@ -4,7 +4,6 @@ asks for the access code when there is one, and says clearly when the link has e
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import pytest
@@ -17,14 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from passport.app import create_app
 from tests.browser.conftest import LiveServer, screenshot
 from tests.oauth import bearer
+from tests.workers import free_port
 
 pytestmark = pytest.mark.browser
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

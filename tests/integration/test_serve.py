@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,15 +13,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import production_environment
+from tests.workers import free_port
 
 PASSPORT = str(Path(sys.executable).with_name("passport"))
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for_health(port: int, process: subprocess.Popen[bytes]) -> dict[str, str]:
