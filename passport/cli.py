@@ -13,7 +13,6 @@ import os
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -694,16 +693,12 @@ def dev_providers(cli: CliContext, directory: Path, franceconnect_port: int,
     (its identities.csv): a few holders, an advisor and an analyst, one click each."""
     import time
 
-    from passport.auth.demo import demo_users
+    from passport.auth.demo import demo_users, stand_in
 
     if not cli.settings.dev_tools:
         raise click.ClickException("passport dev providers only runs with PASSPORT_ENV=development")
     try:
-        # The stand-in imports Authlib APIs that Authlib has deprecated: its business, and
-        # two warnings in the middle of what `make run` prints for a newcomer. Recorded and
-        # dropped (Authlib's own filter says "always", ahead of any "ignore" set before).
-        with warnings.catch_warnings(record=True):
-            import oidc_provider_mock
+        oidc_provider_mock = stand_in()
     except ImportError:
         raise click.ClickException("install the test extra: pip install -e '.[test]'") from None
     holders, staff = demo_users(directory / "identities.csv", cli.settings)

@@ -6,7 +6,6 @@ use them too."""
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from passport.app import create_app
 from passport.auth.clients import add_app, add_certifier_client
+from passport.auth.demo import stand_in
 from passport.auth.models import Account, Role
 from passport.certifiers.service import add_certifier
 from passport.config import Settings
@@ -29,11 +29,7 @@ from tests.flux import NIL, PERSON_NIR, Raw, certification, document, passage, p
 from tests.helpers import ingest, load_identities
 from tests.oauth import CLIENT_ID, REDIRECT_URI, mint
 
-# The stand-in imports Authlib modules that Authlib has deprecated, and Authlib's filter says
-# "always": two warnings in every run's summary that are not ours (as in `passport dev
-# providers`).
-with warnings.catch_warnings(record=True):
-    import oidc_provider_mock
+oidc_provider_mock = stand_in()
 
 CERTIFIER = "CERT0001"
 
