@@ -8,7 +8,6 @@ import dataclasses
 import gzip
 import io
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from passport.auth.clients import add_certifier_client
 from passport.db import unit_of_work
 from passport.deposits.models import Deposit
 from tests.api.fixtures import CERTIFIER
+from tests.conftest import DATA
 from tests.flux import NIL, certification, document, passage, titulaire
 from tests.oauth import bearer, mint
 
@@ -330,8 +330,7 @@ def test_dry_run_gives_the_verdict_and_stores_nothing(client: FlaskClient,
 
 
 def test_dry_run_reports_a_refusal_met_while_positioning_errors(client: FlaskClient) -> None:
-    data = (Path(__file__).parents[1] / "data" / "fuzz-regressions"
-            / "gate-refusal-met-by-the-diagnosis.xml").read_bytes()
+    data = (DATA / "fuzz-regressions" / "gate-refusal-met-by-the-diagnosis.xml").read_bytes()
     response = client.post(VALIDATE, data=data, headers=XML)
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.json["schema_valid"] is False

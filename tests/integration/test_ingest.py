@@ -21,6 +21,7 @@ from passport.deposits.models import Deposit, DepositReportPart, DepositStatus, 
 from passport.holders.models import Holder
 from passport.nir import NirVault, is_shaped
 from passport.records.models import Passage, PassageKey
+from tests.conftest import DATA
 from tests.flux import (
     NIL,
     OMIT,
@@ -485,8 +486,7 @@ def test_a_refusal_met_while_positioning_errors_rejects_the_file(
 ) -> None:
     """The diagnostic pass reads on past the first pass's error; the byte gate's refusal
     it meets there is the file's problem, not a failed job retried until it gives up."""
-    data = (Path(__file__).parents[1] / "data" / "fuzz-regressions"
-            / "gate-refusal-met-by-the-diagnosis.xml").read_bytes()
+    data = (DATA / "fuzz-regressions" / "gate-refusal-met-by-the-diagnosis.xml").read_bytes()
     deposit = ingest(directory, settings, tmp_path, data)
     assert deposit.status == DepositStatus.REJETE
     assert deposit.error_code == "resource_limit"
