@@ -11,8 +11,9 @@ cd "$(dirname "$0")/.."
 root=$PWD
 seconds=${1:-${FUZZ_SECONDS:-3600}}
 jobs=${FUZZ_JOBS:-1}
-mkdir -p "${FUZZ_DIR:-artifacts/fuzz}/corpus"
-dir=$(cd "${FUZZ_DIR:-artifacts/fuzz}" && pwd)
+dir=${FUZZ_DIR:-artifacts/fuzz}
+mkdir -p "$dir/corpus"
+dir=$(cd "$dir" && pwd)
 seeds=$(mktemp -d /tmp/passport-fuzz-seeds.XXXXXX)
 trap 'rm -rf "$seeds"' EXIT
 "$root/.venv/bin/python" -m tests.fuzz.seeds "$seeds" >/dev/null
