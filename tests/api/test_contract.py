@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,9 +136,6 @@ def test_the_contract_run_covers_every_operation(served_schema: Any) -> None:
 def test_make_fuzz_api_runs_every_role() -> None:
     """`make fuzz-api` (scripts/api-fuzz.sh): schemathesis over HTTP against `passport serve`
     on demo data, one run per role, a few cases per operation here."""
-    import re
-    import subprocess
-
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run([str(root / "scripts" / "api-fuzz.sh"), "3"], cwd=root,
                           capture_output=True, text=True, timeout=600, check=False)
