@@ -56,11 +56,17 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
         # Fail fast instead of queueing behind live traffic (Warehouse does the same).
         connection.exec_driver_sql("SET lock_timeout = '4s'")
         connection.exec_driver_sql("SET statement_timeout = '5min'")
+        # Settings of the session, kept; the transaction they opened is closed so that
+        # Alembic owns the migrations' own (an `autocommit_block` commits it).
+        connection.commit()
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=not is_postgres,
         compare_type=True,
+        # One transaction per migration, as Alembic advises where one builds an index
+        # outside any (0013 on PostgreSQL).
+        transaction_per_migration=True,
         render_item=_render_item,
     )
     with context.begin_transaction():

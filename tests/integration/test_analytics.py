@@ -30,6 +30,7 @@ from passport.analytics.service import Cell, Query, complement, safe, success_ra
 from passport.analytics.stats import quantile_months, wilson
 from passport.config import Settings
 from passport.db import unit_of_work
+from passport.records.models import Passage
 from tests.analytics import ORG_A, ORG_B, build, rows_by
 
 Factory = sessionmaker[Session]
@@ -201,6 +202,44 @@ def test_an_incremental_refresh_in_chunks_moves_the_cells_as_one(
     with unit_of_work(population) as db:
         full_refresh(db)
     assert counted_cells(population) == incremental
+
+
+def query_plan(db: Session, statement: sa.Select[Any]) -> str:
+    """The plan the database picks for ``statement``; on PostgreSQL with sequential scans
+    made a last resort (a test table is small enough for a scan to win over an index)."""
+    sql = str(statement.compile(db.get_bind(), compile_kwargs={"literal_binds": True}))
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(sa.text("SET LOCAL enable_seqscan = off"))
+        return "\n".join(db.scalars(sa.text(f"EXPLAIN {sql}")))
+    return "\n".join(row[-1] for row in db.execute(sa.text(f"EXPLAIN QUERY PLAN {sql}")))
+
+
+def test_a_deposit_s_follow_up_finds_its_passages_by_index(population: Factory) -> None:
+    """The analytics follow-up of a deposit reads the passages it brought or withdrew by
+    the deposit's indexes: a scan of every passage of the store per deposit, before."""
+    from passport.analytics.refresh import files_touched_by
+    from passport.deposits.models import Deposit
+    from passport.training.models import TrainingFile
+
+    with unit_of_work(population) as db:
+        awards, withdrawal = db.scalars(sa.select(Deposit.id).order_by(Deposit.id)).all()
+        withdrawn_from = db.scalar(sa.select(Passage.holder_id).where(
+            Passage.withdrawn_by_deposit_id == withdrawal))
+        holders = set(db.scalars(sa.select(Passage.holder_id).where(Passage.deposit_id == awards)))
+        assert db.scalars(files_touched_by(withdrawal)).all() == db.scalars(
+            sa.select(TrainingFile.id).where(TrainingFile.holder_id == withdrawn_from)
+            .order_by(TrainingFile.id)).all()
+        assert db.scalars(files_touched_by(awards)).all() == db.scalars(
+            sa.select(TrainingFile.id).where(TrainingFile.holder_id.in_(holders))
+            .order_by(TrainingFile.id)).all()
+        plan = query_plan(db, files_touched_by(awards))
+    if population.kw["bind"].dialect.name == "postgresql":
+        assert "Seq Scan on passages" not in plan, plan
+        assert "ix_passages_deposit_id" in plan and "ix_passages_withdrawn_by_deposit_id" in plan
+    else:
+        assert "SCAN passages" not in plan, plan
+        assert "USING INDEX ix_passages_deposit_id" in plan
+        assert "USING INDEX ix_passages_withdrawn_by_deposit_id" in plan
 
 
 def test_bad_periods_are_refused(population: Factory) -> None:
