@@ -28,6 +28,7 @@ def hit(db: Session, key: str, limit: int, window: dt.timedelta) -> int | None:
     now = utcnow()
     bucket = db.get(RateBucket, key, with_for_update=True)
     if bucket is None:
+        _forget_expired(db, now)
         try:
             with db.begin_nested():
                 bucket = RateBucket(key=key, count=0, window_ends_at=now + window)
@@ -42,3 +43,25 @@ def hit(db: Session, key: str, limit: int, window: dt.timedelta) -> int | None:
         return int((bucket.window_ends_at - now).total_seconds()) + 1
     bucket.count += 1
     return None
+
+
+def blocked(db: Session, key: str, limit: int) -> int | None:
+    """The seconds to wait when ``key`` already reached ``limit`` in its window, else None;
+    counts nothing (for limits on failures, counted with `hit` once they happen)."""
+    bucket = db.get(RateBucket, key)
+    now = utcnow()
+    if bucket is None or bucket.window_ends_at <= now or bucket.count < limit:
+        return None
+    return int((bucket.window_ends_at - now).total_seconds()) + 1
+
+
+#: Expired buckets removed each time a bucket is created: the table holds the live ones
+#: (an expired bucket counts as none), not every address ever seen.
+FORGET_PER_NEW_BUCKET = 100
+
+
+def _forget_expired(db: Session, now: dt.datetime) -> None:
+    # The outer condition is checked again on a bucket another request just renewed.
+    expired = RateBucket.window_ends_at <= now
+    db.execute(sa.delete(RateBucket).where(expired, RateBucket.key.in_(
+        sa.select(RateBucket.key).where(expired).limit(FORGET_PER_NEW_BUCKET))))

@@ -43,8 +43,6 @@ def add_certifier_client(db: Session, bcr: str, name: str | None = None, *,
                              role=Role.CERTIFIER)
         db.add(client)
     client.secret_hash = hash_secret(secret)
-    client.failed_auth_count = 0
-    client.locked_until = None
     if name:
         client.name = name
     db.flush()

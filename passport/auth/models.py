@@ -47,8 +47,6 @@ class OAuthClient(Base):
     scope: Mapped[str] = mapped_column(sa.String(500))
     #: For client-credentials clients: the role their tokens carry (certifier).
     role: Mapped[Role | None] = mapped_column(enum_column(Role))
-    failed_auth_count: Mapped[int] = mapped_column(default=0)
-    locked_until: Mapped[dt.datetime | None]
     disabled_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

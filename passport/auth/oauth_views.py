@@ -21,14 +21,15 @@ from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, current_app, jsonify, redirect, request, url_for
 from werkzeug.wrappers import Response
 
+from passport import ratelimit
 from passport.auth.accounts import LoginUser, login_account
-from passport.auth.models import ALL_SCOPES, Account, AuthorizationRequest, OAuthClient
+from passport.auth.models import ALL_SCOPES, Account, AuthorizationRequest
 from passport.auth.server import digest, granted_scope
 from passport.auth.upstream import Provider, UpstreamError, acr_satisfies
 from passport.config import Settings
 from passport.db import utcnow
 from passport.nir import NirVault
-from passport.web.db import session
+from passport.web.db import committing, session
 from passport.web.errors import problem
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,11 @@ bp = Blueprint("oauth", __name__)
 COOKIE = "passport_login"
 REQUEST_TTL = dt.timedelta(minutes=10)
 TICKET_TTL = dt.timedelta(minutes=2)
+#: Wrong client secrets before token requests are refused for ``LOCK_FOR``: for one client
+#: from one address, and from one address whatever the client.  Never for a client from
+#: everywhere: whoever knows a certifier's BCR could keep it from filing.
 LOCK_AFTER = 5
+ADDRESS_LOCK_AFTER = 20
 LOCK_FOR = dt.timedelta(minutes=15)
 PROVIDERS = ("franceconnect", "proconnect")
 
@@ -195,33 +200,37 @@ def _client_id_of_request() -> str | None:
     return request.form.get("client_id")
 
 
+def _failure_limits(client_id: str | None) -> list[tuple[str, int]]:
+    """Rate buckets of failed client authentications: this client from this address, and
+    this address (keyed hashes: neither the address nor a client id sent is stored)."""
+    address, secret = request.remote_addr, _settings().nir_hmac_key
+    return [(ratelimit.client_key("token-client", f"{client_id}\n{address}", secret), LOCK_AFTER),
+            (ratelimit.client_key("token-address", address, secret), ADDRESS_LOCK_AFTER)]
+
+
 @bp.post("/oauth/token")
+@committing()
 def token() -> Response:
-    """Token endpoint (authorization_code + PKCE, refresh_token, client_credentials)."""
-    client_id = _client_id_of_request()
-    client = session().get(OAuthClient, client_id) if client_id else None
-    now = utcnow()
-    if client is not None and client.locked_until is not None and client.locked_until > now:
-        retry = int((client.locked_until - now).total_seconds()) + 1
-        log.warning("token request for locked client %s", client_id)
+    """Token endpoint (authorization_code + PKCE, refresh_token, client_credentials).
+    Committed whatever the outcome: a counted failure, or a replayed code or refresh token
+    that revoked its family."""
+    db = session()
+    limits = _failure_limits(_client_id_of_request())
+    wait = max((w for key, limit in limits if (w := ratelimit.blocked(db, key, limit))),
+               default=None)
+    if wait is not None:
+        # Refused before the secret is checked: a wrong guess costs an scrypt hash.
+        log.warning("token request refused: too many failed client authentications "
+                    "from its address")
         response = jsonify(error="invalid_client",
                            error_description="Too many failed authentications; try later")
         response.status_code = 429
-        response.headers["Retry-After"] = str(retry)
+        response.headers["Retry-After"] = str(wait)
         return response
     response = _server().create_token_response()
-    if client is not None and not client.is_public:
-        if response.status_code == 401:
-            client.failed_auth_count += 1
-            if client.failed_auth_count >= LOCK_AFTER:
-                client.locked_until = now + LOCK_FOR
-                client.failed_auth_count = 0
-                log.warning("client %s locked after %s failed authentications", client_id,
-                            LOCK_AFTER)
-        elif response.status_code == 200:
-            client.failed_auth_count = 0
-    # Commit whatever the outcome: a replayed code or refresh token revokes its family.
-    session().commit()
+    if response.status_code == 401:
+        for key, limit in limits:
+            ratelimit.hit(db, key, limit, LOCK_FOR)
     return response
 
 

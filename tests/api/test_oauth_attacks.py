@@ -279,16 +279,50 @@ def test_login_ticket_cannot_be_reused_or_moved(
     assert client.get(resume).json["code"] == "invalid_login_ticket"
 
 
+def client_credentials(client: FlaskClient, client_id: str, secret: str,
+                       address: str = "127.0.0.1") -> Any:
+    return client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                       auth=(client_id, secret), environ_base={"REMOTE_ADDR": address})
+
+
 def test_client_secret_brute_force_is_rate_limited(client: FlaskClient, app: Flask) -> None:
     secret = app.config["TEST_CERTIFIER_SECRET"]
     for _ in range(5):
-        wrong = client.post("/oauth/token", data={"grant_type": "client_credentials"},
-                            auth=(CERTIFIER, "guess"))
+        wrong = client_credentials(client, CERTIFIER, "guess")
         assert wrong.status_code == 401 and wrong.json["error"] == "invalid_client"
-    locked = client.post("/oauth/token", data={"grant_type": "client_credentials"},
-                         auth=(CERTIFIER, secret))
+    locked = client_credentials(client, CERTIFIER, secret)
     assert locked.status_code == 429
     assert int(locked.headers["Retry-After"]) > 60
+
+
+def test_wrong_secrets_from_elsewhere_do_not_lock_the_client_out(
+        client: FlaskClient, app: Flask, committed: sessionmaker[Session]) -> None:
+    """Whoever knows a certifier's BCR could keep it from filing, if failures locked the
+    client everywhere: they lock it out from the guessing address only."""
+    from passport.sharing.models import RateBucket
+
+    secret = app.config["TEST_CERTIFIER_SECRET"]
+    for _ in range(12):
+        client_credentials(client, CERTIFIER, "guess", "203.0.113.7")
+    assert client_credentials(client, CERTIFIER, secret, "203.0.113.7").status_code == 429
+    assert client_credentials(client, CERTIFIER, secret, "198.51.100.2").status_code == 200
+    with unit_of_work(committed) as db:
+        keys = db.scalars(sa.select(RateBucket.key)).all()
+    assert keys and not any("203.0.113" in key or CERTIFIER in key for key in keys)
+
+
+def test_an_address_guessing_across_clients_is_throttled(client: FlaskClient,
+                                                         app: Flask) -> None:
+    """A few guesses at each of many clients (known or not) from one address: after 20,
+    that address gets no token at all for a while; the others still do."""
+    secret = app.config["TEST_CERTIFIER_SECRET"]
+    for n in range(20):
+        wrong = client_credentials(client, CERTIFIER if n % 5 == 0 else f"X{n:07d}", "guess",
+                                   "203.0.113.8")
+        assert wrong.status_code == 401
+    refused = client_credentials(client, CERTIFIER, secret, "203.0.113.8")
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 60
+    assert client_credentials(client, CERTIFIER, secret, "203.0.113.9").status_code == 200
 
 
 def test_refresh_with_another_clients_token(client: FlaskClient, providers: dict[str, str],
