@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ingestion.parser import FluxHeader
 
 #: The stable codes of a file refused by the reader (gate, parser, schema, diagnosis);
 #: the loader adds its own file-level checks (registry, mandate, idFlux, empty flux).
@@ -39,9 +43,12 @@ class FileProblem:
 class FileRejected(Exception):
     """The file is rejected as a whole; nothing of it may be stored."""
 
-    def __init__(self, problems: list[FileProblem]) -> None:
+    def __init__(self, problems: list[FileProblem], header: FluxHeader | None = None) -> None:
         super().__init__(problems[0].message if problems else "fichier rejeté")
         self.problems = problems
+        #: The file's header as read before the rejection, when it was read in full; not
+        #: checked (the file may break the schema there): see `passport.deposits.service`.
+        self.header = header
 
     @property
     def code(self) -> str:

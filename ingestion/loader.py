@@ -104,8 +104,24 @@ def _reject(code: str, message: str) -> FileRejected:
 
 
 def check_header(session: Session, header: FluxHeader, submitted_by: str | None = None) -> None:
-    """File-level business checks: the uploader is the emitter, certifier registry, mandate,
-    idFlux already received."""
+    """File-level business checks: the uploader is the emitter, certifier registry, mandate
+    (`check_authority`), idFlux already received."""
+    check_authority(session, header, submitted_by)
+    emitter = header.emitter_bcr
+    receipt = session.get(FluxReceipt, (emitter, header.id_flux))
+    if receipt is not None:
+        raise _reject(
+            "flux_deja_recu",
+            f"Le flux {header.id_flux} a déjà été reçu de l'émetteur {emitter} le "
+            f"{receipt.received_at:%d/%m/%Y à %H:%M} UTC (traitement {receipt.deposit_id}).",
+        )
+
+
+def check_authority(session: Session, header: FluxHeader,
+                    submitted_by: str | None = None) -> None:
+    """The emitter may file this flux: it is the uploader, and, when the registry has
+    entries, the certifier and its contract are known and the emitter is the certifier or
+    mandated by it."""
     emitter, certifier = header.emitter_bcr, header.certifier_bcr
     if submitted_by is not None and emitter != submitted_by:
         raise _reject(
@@ -130,13 +146,6 @@ def check_header(session: Session, header: FluxHeader, submitted_by: str | None 
                 "mandat_absent",
                 f"L'émetteur {emitter} n'est pas mandaté par le certificateur {certifier}.",
             )
-    receipt = session.get(FluxReceipt, (emitter, header.id_flux))
-    if receipt is not None:
-        raise _reject(
-            "flux_deja_recu",
-            f"Le flux {header.id_flux} a déjà été reçu de l'émetteur {emitter} le "
-            f"{receipt.received_at:%d/%m/%Y à %H:%M} UTC (traitement {receipt.deposit_id}).",
-        )
 
 
 class _Run:
@@ -399,14 +408,19 @@ def ingest(
     discard_report_parts(session, deposit.id)
     run = _Run(session, deposit, vault, options, progress, created_holders)
     try:
-        with session.begin_nested():
-            run.run(batches())
-    except NeedsPrescan:
-        log.info("deposit %s sends context after its passages: restarting with a prescan",
-                 deposit.id)
-        found = prescan(open_gated(source.open, options.max_bytes))
-        run = _Run(session, deposit, vault, options, progress, created_holders)
-        run.run(batches(found))
+        try:
+            with session.begin_nested():
+                run.run(batches())
+        except NeedsPrescan:
+            log.info("deposit %s sends context after its passages: restarting with a "
+                     "prescan", deposit.id)
+            found = prescan(open_gated(source.open, options.max_bytes))
+            run = _Run(session, deposit, vault, options, progress, created_holders)
+            run.run(batches(found))
+    except FileRejected as exc:
+        if exc.header is None:
+            exc.header = run.header
+        raise
     header = run.header
     assert header is not None
     builder = run.report

@@ -72,11 +72,16 @@ def _batches(
         open_gated(source.open, max_bytes), schema_version=schema_version, prescanned=prescanned
     )
     items: list[Item] = []
-    for cert, passage in reader:
-        items.append((cert, check(passage)))
-        if len(items) >= batch_size:
-            yield Batch(reader.header, items, reader.bytes_read)
-            items = []
+    try:
+        for cert, passage in reader:
+            items.append((cert, check(passage)))
+            if len(items) >= batch_size:
+                yield Batch(reader.header, items, reader.bytes_read)
+                items = []
+    except FileRejected as exc:
+        if exc.header is None and reader.header.complete:
+            exc.header = reader.header
+        raise
     yield Batch(reader.header, items, reader.bytes_read)
 
 
@@ -108,7 +113,7 @@ def child_main() -> None:
     """Entry of the reader process (``python -m ingestion.reader_process``): parameters come
     pickled on stdin, frames
     ``("batch", (header, [(certification, checked as a tuple)...], bytes read))`` …
-    ``("end", None)`` go pickled to stdout."""
+    ``("end", None)`` (or ``("rejected", (problems, header))``…) go pickled to stdout."""
     params = pickle.load(sys.stdin.buffer)  # noqa: S301 -- written by our parent process
     out = sys.stdout.buffer
     if os.environ.get("PASSPORT_READER_SELF_TEST_CRASH") == "1":
@@ -124,7 +129,7 @@ def child_main() -> None:
             _send(out, ("batch", (batch.header, plain, batch.bytes_read)))
         frame: tuple[str, object] = ("end", None)
     except FileRejected as exc:
-        frame = ("rejected", exc.problems)
+        frame = ("rejected", (exc.problems, exc.header))
     except NeedsPrescan:
         frame = ("prescan", None)
     except Exception:  # reported to the parent, which raises it there
@@ -167,7 +172,8 @@ def _from_child(
             elif kind == "end":
                 return
             elif kind == "rejected":
-                raise FileRejected(payload)  # type: ignore[arg-type]
+                problems, read = cast(tuple[list[FileProblem], FluxHeader | None], payload)
+                raise FileRejected(problems, read)
             elif kind == "prescan":
                 raise NeedsPrescan
             else:

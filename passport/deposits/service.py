@@ -16,6 +16,7 @@ import threading
 from array import array
 from collections.abc import MutableSequence
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,9 +26,11 @@ from ingestion.loader import (
     IngestOptions,
     Progress,
     StoredParts,
+    check_authority,
     discard_report_parts,
     ingest,
 )
+from ingestion.parser import FluxHeader
 from ingestion.pipeline import Source
 from ingestion.report import Report
 from ingestion.validate import positioned
@@ -232,12 +235,7 @@ def process(
             assert deposit is not None
             result = ingest(session, deposit, source, vault, options, progress, created)
             header, report = result.header, result.report
-            deposit.emitter_bcr = header.emitter_bcr
-            deposit.certifier_bcr = header.certifier_bcr
-            deposit.contract_id = header.contract_id
-            deposit.id_flux = header.id_flux
-            deposit.horodatage = header.horodatage
-            deposit.action = header.action or "CREATION"
+            _record_header(deposit, header)
             deposit.passages_total = report.counts["passages"]
             deposit.passages_ok = report.counts["ok"]
             deposit.passages_ko = report.counts["ko"]
@@ -265,7 +263,7 @@ def process(
             exc.problems, source, max_bytes=options.max_bytes,
             schema_version=options.schema_version,
         )
-        return reject(factory, deposit_id, problems)
+        return reject(factory, deposit_id, problems, exc.header)
     except BaseException:
         discard_unused(factory, created)
         raise
@@ -281,13 +279,52 @@ def release(factory: sessionmaker[Session], deposit_id: int) -> None:
         ).values(status=DepositStatus.RECU, lease_expires_at=None))
 
 
+def _record_header(deposit: Deposit, header: FluxHeader) -> None:
+    deposit.emitter_bcr = header.emitter_bcr
+    deposit.certifier_bcr = header.certifier_bcr
+    deposit.contract_id = header.contract_id
+    deposit.id_flux = header.id_flux
+    deposit.horodatage = header.horodatage
+    deposit.action = header.action or "CREATION"
+
+
+def _attributable(session: Session, header: FluxHeader, submitted_by: str | None) -> bool:
+    """Whether a rejected file's header may be recorded on its deposit: read in full, its
+    values within the columns' sizes (the file may break the schema right there), and its
+    emitter entitled to file for that certifier — a file from an emitter the certifier did
+    not mandate is not the certifier's to see, though it names it."""
+    if not header.complete:
+        return False
+    columns = Deposit.__table__.c
+    values = {"emitter_bcr": header.emitter_bcr, "certifier_bcr": header.certifier_bcr,
+              "contract_id": header.contract_id, "id_flux": header.id_flux,
+              "horodatage": header.horodatage, "action": header.action}
+    if not all(_fits(columns[name], value) for name, value in values.items()):
+        return False
+    try:
+        check_authority(session, header, submitted_by)
+    except FileRejected:
+        return False
+    return True
+
+
+def _fits(column: sa.ColumnElement[Any], value: str | None) -> bool:
+    size = column.type.length if isinstance(column.type, sa.String) else None
+    return value is None or size is None or len(value) <= size
+
+
 def reject(
-    factory: sessionmaker[Session], deposit_id: int, problems: list[FileProblem]
+    factory: sessionmaker[Session], deposit_id: int, problems: list[FileProblem],
+    header: FluxHeader | None = None,
 ) -> Deposit:
-    """Record a whole-file rejection with its report (nothing of the file is stored)."""
+    """Record a whole-file rejection with its report (nothing of the file is stored).
+    ``header``: the file's as read, if it was; recorded when `_attributable` (the deposit
+    is then its certifier's to see and count, as a processed one)."""
     with unit_of_work(factory, immediate=True) as session:
         deposit = session.get(Deposit, deposit_id)
         assert deposit is not None
+        if header is not None and _attributable(session, header, deposit.submitted_by):
+            _record_header(deposit, header)
         discard_report_parts(session, deposit_id)
         deposit.error_code = problems[0].code
         deposit.error_message = problems[0].message

@@ -206,6 +206,53 @@ def test_who_sees_which_deposit(client: FlaskClient, certifier: dict[str, str]) 
     assert hidden.status_code == 404
 
 
+def test_a_certifier_sees_the_rejected_files_filed_for_it(
+        client: FlaskClient, certifier: dict[str, str], committed: sessionmaker[Session]) -> None:
+    """A file its mandated depositor filed and that was rejected — an idFlux already
+    received, a schema error past the first passage — is the certifier's to see (listing,
+    detail, monthly statistics), with the flux named; a file from an emitter it did not
+    mandate is not, though it names the certifier."""
+    from passport.certifiers.service import add_certifier, add_mandate
+
+    with unit_of_work(committed) as db:
+        add_certifier(db, "CERT0001", ["CTR-0001"], "Institut", None)
+        add_mandate(db, "DEPO0001", "CERT0001")
+    depositor, own = certifier["depositor"], certifier["own"]
+
+    def filed(token: str, data: bytes) -> dict[str, Any]:
+        return wait_final(client, token, file(client, token, data).json["id"])
+
+    first = filed(depositor, document([passage("M-1")], id_flux="m-1", emitter="DEPO0001"))
+    assert first["status"] == "TRAITE"
+    again = filed(depositor, document([passage("M-2")], id_flux="m-1", emitter="DEPO0001"))
+    late = filed(depositor, document([passage("M-3"), passage("M-4", sexe="X")],
+                                     id_flux="m-3", emitter="DEPO0001"))
+    unmandated = filed(certifier["stranger"], document([passage("S-1")], id_flux="s-1",
+                                                       emitter="AUTR0001"))
+    # A header that breaks the schema is not trusted: its idFlux is longer than a column.
+    broken = filed(depositor, document([passage("M-5")], id_flux="x" * 60, emitter="DEPO0001"))
+    assert (broken["status"], broken["error_code"]) == ("REJETE", "schema")
+    assert client.get(f"{DEPOSITS}/{broken['id']}", headers=bearer(own)).status_code == 404
+    assert (again["status"], again["error_code"]) == ("REJETE", "flux_deja_recu")
+    assert (late["status"], late["error_code"]) == ("REJETE", "schema")
+    assert (unmandated["status"], unmandated["error_code"]) == ("REJETE", "mandat_absent")
+    for rejected, id_flux in ((again, "m-1"), (late, "m-3")):
+        seen = client.get(f"{DEPOSITS}/{rejected['id']}", headers=bearer(own))
+        assert seen.status_code == 200
+        assert (seen.json["id_flux"], seen.json["emitter_bcr"], seen.json["certifier_bcr"]) == (
+            id_flux, "DEPO0001", "CERT0001")
+    listed = {d["id"] for d in client.get(DEPOSITS, headers=bearer(own),
+                                          query_string={"status": "REJETE"}).json["items"]}
+    assert listed == {again["id"], late["id"]}
+    assert unmandated["certifier_bcr"] is None
+    assert client.get(f"{DEPOSITS}/{unmandated['id']}", headers=bearer(own)).status_code == 404
+    [month] = client.get("/api/v1/certifier/stats", headers=bearer(own)).json["files"]
+    assert (month["deposits"], month["rejected"]) == (3, 2)
+    assert month["rejected_by_code"] == {"flux_deja_recu": 1, "schema": 1}
+    mine = {d["id"] for d in client.get(DEPOSITS, headers=bearer(depositor)).json["items"]}
+    assert mine == {first["id"], again["id"], late["id"], broken["id"]}
+
+
 def test_listing_filters(client: FlaskClient, certifier: dict[str, str]) -> None:
     ok = file(client, certifier["own"], document([passage("F-1")], id_flux="f-1")).json
     bad = file(client, certifier["own"], b"<not-a-flux/>").json

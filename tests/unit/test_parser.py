@@ -125,6 +125,29 @@ def test_child_process_rejection_and_crash(tmp_path, monkeypatch) -> None:
     assert "signal" in exc.value.problems[0].message
 
 
+@pytest.mark.parametrize("child", [False, True])
+def test_a_rejection_carries_the_header_read_before_it(tmp_path, child: bool) -> None:
+    """In process or from the child, a file refused past its header says what the header
+    was (the deposit can then be shown to its certifier); one cut inside it does not."""
+    options = {"max_bytes": 10**7, "schema_version": "1.1.5", "batch_size": 10,
+               "subprocess_min_bytes": 0 if child else None}
+    path = tmp_path / "late.xml"
+    path.write_bytes(document([passage("P1"), passage("P2", sexe="X")], id_flux="late-1",
+                              emitter="DEPO0001"))
+    with pytest.raises(FileRejected) as exc:
+        list(read_checked(Source(path), **options))
+    assert exc.value.code == "schema"
+    header = exc.value.header
+    assert header is not None
+    assert (header.id_flux, header.emitter_bcr, header.certifier_bcr, header.contract_id) == (
+        "late-1", "DEPO0001", "CERT0001", "CTR-0001")
+    cut = document(id_flux="cut-1")
+    path.write_bytes(cut[:cut.index(b"</cpf:idFlux>")])
+    with pytest.raises(FileRejected) as exc:
+        list(read_checked(Source(path), **options))
+    assert exc.value.header is None
+
+
 def test_processed_passages_are_freed() -> None:
     data = document([passage(f"P{i}") for i in range(50)])
     reader = FluxReader(stream(data))
