@@ -24,9 +24,12 @@ def _bcr(actor: Actor) -> str:
 
 
 def visible(actor: Actor) -> Any:
-    """Deposits the caller filed, and those filed for it (it is their certifier)."""
+    """Deposits the caller filed (uploaded, or emitted: a file an operator ingested with
+    ``passport flux ingest`` has no uploader), and those filed for it (it is their
+    certifier) — as the passages its statistics count."""
     bcr = _bcr(actor)
-    return sa.or_(Deposit.submitted_by == bcr, Deposit.certifier_bcr == bcr)
+    return sa.or_(Deposit.submitted_by == bcr, Deposit.emitter_bcr == bcr,
+                  Deposit.certifier_bcr == bcr)
 
 
 def deposits(db: Session, actor: Actor, *, page: int, page_size: int,

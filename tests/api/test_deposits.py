@@ -253,6 +253,25 @@ def test_a_certifier_sees_the_rejected_files_filed_for_it(
     assert mine == {first["id"], again["id"], late["id"], broken["id"]}
 
 
+def test_a_file_an_operator_ingested_is_its_emitter_s_to_see(
+        client: FlaskClient, certifier: dict[str, str], committed: sessionmaker[Session],
+        auth_settings: Any, tmp_path: Any) -> None:
+    """``passport flux ingest`` records no uploader: the file's emitter (here a mandated
+    depositor) sees the deposit, as its statistics count its passages; so does the
+    certifier; nobody else."""
+    from tests.helpers import ingest
+
+    deposit = ingest(committed, auth_settings, tmp_path, document(
+        [passage("C-1")], id_flux="cli-1", emitter="DEPO0001"))
+    assert deposit.submitted_by is None and deposit.status.value == "TRAITE"
+    for who, sees in (("depositor", True), ("own", True), ("stranger", False)):
+        listed = client.get(DEPOSITS, headers=bearer(certifier[who])).json["items"]
+        assert ([d["id"] for d in listed] == [deposit.id]) is sees
+        stats = client.get("/api/v1/certifier/stats", headers=bearer(certifier[who])).json
+        assert sum(m["deposits"] for m in stats["files"]) == (1 if sees else 0)
+        assert sum(r["received"] for r in stats["passages"]) == (1 if sees else 0)
+
+
 def test_listing_filters(client: FlaskClient, certifier: dict[str, str]) -> None:
     ok = file(client, certifier["own"], document([passage("F-1")], id_flux="f-1")).json
     bad = file(client, certifier["own"], b"<not-a-flux/>").json
