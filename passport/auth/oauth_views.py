@@ -23,7 +23,7 @@ from werkzeug.wrappers import Response
 
 from passport import ratelimit
 from passport.auth.accounts import LoginUser, login_account
-from passport.auth.models import ALL_SCOPES, Account, AuthorizationRequest
+from passport.auth.models import ALL_SCOPES, Account, AuthorizationRequest, OAuthClient
 from passport.auth.server import digest, granted_scope
 from passport.auth.upstream import Provider, UpstreamError, acr_satisfies
 from passport.config import Settings
@@ -215,13 +215,16 @@ def token() -> Response:
     Committed whatever the outcome: a counted failure, or a replayed code or refresh token
     that revoked its family."""
     db = session()
-    limits = _failure_limits(_client_id_of_request())
+    client_id = _client_id_of_request()
+    limits = _failure_limits(client_id)
     wait = max((w for key, limit in limits if (w := ratelimit.blocked(db, key, limit))),
                default=None)
     if wait is not None:
-        # Refused before the secret is checked: a wrong guess costs an scrypt hash.
-        log.warning("token request refused: too many failed client authentications "
-                    "from its address")
+        # Refused before the secret is checked: a wrong guess costs an scrypt hash.  The
+        # client is named when it exists (an id sent is anyone's text).
+        known = client_id if client_id and db.get(OAuthClient, client_id) else "unknown"
+        log.warning("token request for client %s refused: too many failed client "
+                    "authentications from its address", known)
         response = jsonify(error="invalid_client",
                            error_description="Too many failed authentications; try later")
         response.status_code = 429

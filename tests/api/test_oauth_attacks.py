@@ -296,7 +296,8 @@ def test_client_secret_brute_force_is_rate_limited(client: FlaskClient, app: Fla
 
 
 def test_wrong_secrets_from_elsewhere_do_not_lock_the_client_out(
-        client: FlaskClient, app: Flask, committed: sessionmaker[Session]) -> None:
+        client: FlaskClient, app: Flask, committed: sessionmaker[Session],
+        caplog: pytest.LogCaptureFixture) -> None:
     """Whoever knows a certifier's BCR could keep it from filing, if failures locked the
     client everywhere: they lock it out from the guessing address only."""
     from passport.sharing.models import RateBucket
@@ -304,15 +305,20 @@ def test_wrong_secrets_from_elsewhere_do_not_lock_the_client_out(
     secret = app.config["TEST_CERTIFIER_SECRET"]
     for _ in range(12):
         client_credentials(client, CERTIFIER, "guess", "203.0.113.7")
-    assert client_credentials(client, CERTIFIER, secret, "203.0.113.7").status_code == 429
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="passport.auth.oauth_views"):
+        assert client_credentials(client, CERTIFIER, secret, "203.0.113.7").status_code == 429
+    assert [r.getMessage() for r in caplog.records] == [
+        f"token request for client {CERTIFIER} refused: too many failed client "
+        "authentications from its address"]
     assert client_credentials(client, CERTIFIER, secret, "198.51.100.2").status_code == 200
     with unit_of_work(committed) as db:
         keys = db.scalars(sa.select(RateBucket.key)).all()
     assert keys and not any("203.0.113" in key or CERTIFIER in key for key in keys)
 
 
-def test_an_address_guessing_across_clients_is_throttled(client: FlaskClient,
-                                                         app: Flask) -> None:
+def test_an_address_guessing_across_clients_is_throttled(
+        client: FlaskClient, app: Flask, caplog: pytest.LogCaptureFixture) -> None:
     """A few guesses at each of many clients (known or not) from one address: after 20,
     that address gets no token at all for a while; the others still do."""
     secret = app.config["TEST_CERTIFIER_SECRET"]
@@ -322,6 +328,12 @@ def test_an_address_guessing_across_clients_is_throttled(client: FlaskClient,
         assert wrong.status_code == 401
     refused = client_credentials(client, CERTIFIER, secret, "203.0.113.8")
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 60
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="passport.auth.oauth_views"):
+        assert client_credentials(client, "<b>x", "guess", "203.0.113.8").status_code == 429
+    assert [r.getMessage() for r in caplog.records] == [
+        "token request for client unknown refused: too many failed client authentications "
+        "from its address"]  # an id sent is not logged unless it is a client's
     assert client_credentials(client, CERTIFIER, secret, "203.0.113.9").status_code == 200
 
 
