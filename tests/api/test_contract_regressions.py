@@ -88,6 +88,33 @@ def test_nul_characters_are_refused_before_the_database(
     assert response.json["code"] == "nul_character"
 
 
+@pytest.mark.parametrize(("method", "path", "body"), [
+    # A name with U+0002 went into the CV's PDF metadata (XML) and broke the seal: a 500
+    # (found by `make fuzz-api`).
+    ("post", "/api/v1/me/cvs", {"contact": {"name": "\u008d\u0002\U000199ec"}}),
+    ("post", "/api/v1/me/declarations", {"kind": "competence", "title": "Soudure\u001b[31m"}),
+    ("post", "/api/v1/me/declarations", {"kind": "competence", "title": "Soudure\ud800"}),
+    ("post", "/api/v1/me/declarations", {"kind": "competence", "title": "x", "\uffff": 1}),
+    ("get", "/api/v1/me/declarations?kind=%01", None),
+    ("get", "/api/v1/me/declarations/%02", None),
+])
+def test_characters_no_output_can_carry_are_refused(
+    client: FlaskClient, holder: dict[str, Any], method: str, path: str, body: Any
+) -> None:
+    response = getattr(client, method)(path, json=body, headers=bearer(holder["token"]))
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert response.json["code"] == "invalid_character"
+
+
+def test_tabs_and_line_breaks_are_text(client: FlaskClient, holder: dict[str, Any]) -> None:
+    created = client.post("/api/v1/me/declarations", headers=bearer(holder["token"]), json={
+        "kind": "competence", "title": "Soudure\tTIG", "description": "Acier\r\nInox\n\u0085"})
+    assert created.status_code == 201, created.get_data(as_text=True)
+    cv = client.post("/api/v1/me/cvs", headers=bearer(holder["token"]),
+                     json={"contact": {"name": "Antoine\tDupont"}})
+    assert cv.status_code == 201, cv.get_data(as_text=True)
+
+
 def test_nul_in_a_certifier_filter(client: FlaskClient, certifier_token: str) -> None:
     token = certifier_token
     response = client.get("/api/v1/certifier/stats?certification=RNCP%0034762",
