@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from passport.text import forbidden_character
+
 
 class ImportFailed(Exception):
     """A row (or the header) is bad; nothing of the import is kept."""
@@ -57,6 +59,12 @@ def read_rows(
                     raise ImportFailed(
                         line, f"{len(cells)} cells where the header has {len(header)}"
                     )
+                if forbidden_character("\n".join(cells)) is not None:  # one search a row
+                    column, character = next(
+                        (c, found) for c, v in zip(header, cells, strict=True)
+                        if (found := forbidden_character(v)) is not None)
+                    raise ImportFailed(line, f"{column} contains the character {character}, "
+                                             "which no field accepts")
                 yield line, {k: (v.strip() or None) for k, v in zip(header, cells, strict=True)}
     except UnicodeDecodeError as exc:
         raise ImportFailed(0, f"the file is not UTF-8 ({exc.reason} at byte {exc.start})") from None

@@ -4,9 +4,8 @@ PostgreSQL text cannot hold U+0000, so a NUL in a query parameter, a path segmen
 string reached the database as a 500 ("PostgreSQL text fields cannot contain NUL"; found
 by the contract test on PostgreSQL).  It is refused first, with ``422 nul_character``.
 
-The other characters XML 1.0 cannot carry — C0 controls but tab, line feed and carriage
-return; U+FFFE, U+FFFF — and lone surrogates (no encoding carries them) are refused the
-same way, ``422 invalid_character``: stored, they broke what is made of the text later (a
+The other characters no output can carry (`passport.text`) are refused the same way,
+``422 invalid_character``: stored, they broke what is made of the text later (a
 CV's PDF metadata is XML: a name with U+0002 made its generation a 500; found by `make
 fuzz-api`).  Flux uploads are bytes and have their own gate (``encoding``); their bodies
 are not read here.
@@ -14,16 +13,15 @@ are not read here.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask, Response, request
 
+from passport.text import FORBIDDEN
 from passport.web.errors import problem
 
 _TEXT_BODIES = ("application/json", "application/x-www-form-urlencoded")
-_FORBIDDEN = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
 def _body_texts() -> Iterator[str]:
@@ -63,12 +61,12 @@ def _nul_in_request() -> str | None:
 
 
 def _forbidden_in_request() -> str | None:
-    if _FORBIDDEN.search(request.path):
+    if FORBIDDEN.search(request.path):
         return "path"
-    if any(_FORBIDDEN.search(key) or _FORBIDDEN.search(value)
+    if any(FORBIDDEN.search(key) or FORBIDDEN.search(value)
            for key, value in request.args.items(multi=True)):
         return "query"
-    if any(_FORBIDDEN.search(text) for text in _body_texts()):
+    if any(FORBIDDEN.search(text) for text in _body_texts()):
         return "body"
     return None
 

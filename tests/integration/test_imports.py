@@ -85,6 +85,8 @@ def test_born_abroad_country_becomes_the_birth_place(
         (person_row(mois_naissance="13"), "mois_naissance: 13 is not between 1 and 12"),
         (person_row(code_insee_naissance="315"), "code_insee_naissance must be"),
         (person_row(nom_naissance=""), "nom_naissance is required"),
+        # Stored, it broke the holder's CVs later (the name goes into the PDF's metadata).
+        (person_row(nom_usage="Dupont\x02"), "nom_usage contains the character U+0002"),
     ],
 )
 def test_bad_identity_row_names_its_line_and_writes_nothing(
