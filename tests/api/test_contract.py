@@ -135,7 +135,9 @@ def test_the_contract_run_covers_every_operation(served_schema: Any) -> None:
                     reason="the script serves its own SQLite demo: runs in the SQLite pass")
 def test_make_fuzz_api_runs_every_role() -> None:
     """`make fuzz-api` (scripts/api-fuzz.sh): schemathesis over HTTP against `passport serve`
-    on demo data, one run per role, a few cases per operation here."""
+    on demo data, one run per role on the operations it serves (together: every operation),
+    a few cases per operation here; the stateful phase follows the links schemathesis
+    infers between the holder's operations and between the certifier's."""
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run([str(root / "scripts" / "api-fuzz.sh"), "3"], cwd=root,
                           capture_output=True, text=True, timeout=600, check=False)
@@ -143,6 +145,12 @@ def test_make_fuzz_api_runs_every_role() -> None:
     said = [line for line in done.stdout.splitlines() if line.startswith("api-fuzz: ")]
     assert [line.split(":")[1].strip() for line in said] == [
         "holder", "advisor", "analyst", "certifier"]
+    operations = 0
     for line in said:
-        cases = re.search(r"(\d+) generated, (\d+) passed", line)
-        assert cases and cases[1] == cases[2] and int(cases[1]) > len(OPERATIONS), line
+        cases = re.search(r"(\d+) operations, (\d+) generated, (\d+) passed", line)
+        assert cases and cases[2] == cases[3] and int(cases[2]) > 10 * int(cases[1]), line
+        operations += int(cases[1])
+    assert operations == len(OPERATIONS)
+    links = {line.split(":")[1].strip(): re.search(r"(\d+) of (\d+) links followed", line)
+             for line in said}
+    assert all(links[role] and int(links[role][2]) > 0 for role in ("holder", "certifier"))
