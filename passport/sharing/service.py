@@ -349,7 +349,9 @@ def _find(db: Session, token: str, *, counted: bool = False) -> Share:
         raise NotFound("No such share.")
     status = _status(share, utcnow())
     if status != "active" and not (counted and status == "exhausted"):
-        raise ShareGone(status, share.revoked_at if status == "revoked" else share.expires_at)
+        # Out of views has no date of its own (the holder may also have lowered the limit).
+        raise ShareGone(status, {"revoked": share.revoked_at, "expired": share.expires_at}
+                        .get(status))
     return share
 
 

@@ -217,7 +217,7 @@ def test_view_limit(client: FlaskClient, holder: dict[str, Any]) -> None:
     assert client.get(path).json["views_left"] == 0
     third = client.get(path)
     assert third.status_code == 410 and third.json["code"] == "share_gone"
-    assert third.json["reason"] == "exhausted"
+    assert third.json["reason"] == "exhausted" and third.json["ended_at"] is None
     mine = client.get(f"{SHARES}/{created['id']}", headers=bearer(holder["token"])).json
     assert mine["status"] == "exhausted" and mine["view_count"] == 2
 
@@ -231,6 +231,7 @@ def test_expired_share_is_gone(client: FlaskClient, committed: sessionmaker[Sess
     response = client.get(f"/api/v1/shares/{token_of(shared['share'])}")
     assert response.status_code == 410
     assert (response.json["code"], response.json["reason"]) == ("share_gone", "expired")
+    assert dt.datetime.fromisoformat(response.json["ended_at"]) < utcnow()
     assert journal(client, holder["token"], kind="share.viewed") == []
 
 
