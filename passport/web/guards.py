@@ -13,15 +13,14 @@ are not read here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import chain
 from typing import Any
 
 from flask import Flask, Response, request
 
 from passport.text import FORBIDDEN
 from passport.web.errors import problem
-
-_TEXT_BODIES = ("application/json", "application/x-www-form-urlencoded")
 
 
 def _body_texts() -> Iterator[str]:
@@ -47,42 +46,38 @@ def _strings(value: Any) -> Iterator[str]:
             stack.extend(item)
 
 
-def _nul_in_request() -> str | None:
-    if "\x00" in request.path:
-        return "path"
-    if any("\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)):
-        return "query"
-    mimetype = request.mimetype
-    if mimetype in _TEXT_BODIES or mimetype.endswith("+json"):
-        body = request.get_data(cache=True)
-        if b"\x00" in body or b"\\u0000" in body:
-            return "body"
-    return None
-
-
-def _forbidden_in_request() -> str | None:
-    if FORBIDDEN.search(request.path):
-        return "path"
-    if any(FORBIDDEN.search(key) or FORBIDDEN.search(value)
-           for key, value in request.args.items(multi=True)):
-        return "query"
-    if any(FORBIDDEN.search(text) for text in _body_texts()):
-        return "body"
+def _forbidden_in_request() -> tuple[str, bool] | None:
+    """Where the first forbidden character is (path, query, body) and whether a NUL is
+    there; None when the request is clean.  One walk over each text."""
+    places: tuple[tuple[str, Iterable[str]], ...] = (
+        ("path", (request.path,)),
+        ("query", chain.from_iterable(request.args.items(multi=True))),
+        ("body", _body_texts()),
+    )
+    for where, texts in places:
+        found = False
+        for text in texts:
+            if FORBIDDEN.search(text):
+                if "\x00" in text:
+                    return where, True
+                found = True
+        if found:
+            return where, False
     return None
 
 
 def init_app(app: Flask) -> None:
     @app.before_request
     def _refuse_forbidden_characters() -> Response | None:
-        where = _nul_in_request()
-        if where is not None:
+        found = _forbidden_in_request()
+        if found is None:
+            return None
+        where, nul = found
+        if nul:
             return problem(422, "nul_character", "NUL character",
                            f"The request's {where} contains a NUL character (U+0000), which "
                            "no field accepts.")
-        where = _forbidden_in_request()
-        if where is not None:
-            return problem(422, "invalid_character", "Invalid character",
-                           f"The request's {where} contains a control character (other than "
-                           "tab, line feed and carriage return), U+FFFE, U+FFFF or a lone "
-                           "surrogate, which no field accepts.")
-        return None
+        return problem(422, "invalid_character", "Invalid character",
+                       f"The request's {where} contains a control character (other than tab, "
+                       "line feed and carriage return), U+FFFE, U+FFFF or a lone surrogate, "
+                       "which no field accepts.")

@@ -105,6 +105,12 @@ def test_tabs_and_line_breaks_are_text(client: FlaskClient, holder: dict[str, An
     created = client.post("/api/v1/me/declarations", headers=bearer(holder["token"]), json={
         "kind": "competence", "title": "Soudure\tTIG", "description": "Acier\r\nInox\n\u0085"})
     assert created.status_code == 201, created.get_data(as_text=True)
+    # The six characters of a JSON escape, written as text (the guard once read the raw
+    # body and took them for a NUL).
+    escaped = client.post("/api/v1/me/declarations", headers=bearer(holder["token"]), json={
+        "kind": "competence", "title": "printf(\"\\u0000\")"})
+    assert escaped.status_code == 201, escaped.get_data(as_text=True)
+    assert escaped.json["title"] == 'printf("\\u0000")'
     cv = client.post("/api/v1/me/cvs", headers=bearer(holder["token"]),
                      json={"contact": {"name": "Antoine\tDupont"}})
     assert cv.status_code == 201, cv.get_data(as_text=True)
