@@ -321,7 +321,8 @@ def attested_for_recipient(db: Session, ctx: ShareContext, row: tuple[Any, ...],
         "attested_by": item["certifier"],
         "verification": {"code": verification.display(code),
                          "url": verification.verification_url(ctx.settings, code),
-                         "jws": verification.attestation(ctx.settings, ctx.keys, code, facts)},
+                         "jws": verification.attestation(ctx.settings, ctx.keys, code, facts,
+                                                         item["status"])},
         "masked_fields": masked,
     })
     return shown
@@ -459,5 +460,6 @@ def verify(db: Session, ctx: ShareContext, typed: str, *, user_agent: str | None
         "holder_name": _holder_name(passage),
         "item": _recipient_facts(item),
         "checked_at": utcnow(),
-        "jws": verification.attestation(ctx.settings, ctx.keys, code, _recipient_facts(item)),
+        "jws": verification.attestation(ctx.settings, ctx.keys, code, _recipient_facts(item),
+                                        status),
     }

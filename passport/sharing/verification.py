@@ -4,7 +4,8 @@ A code is 10 characters of Crockford's base32 (no I, L, O, U), printed ``XXXXX-X
 50 bits, so that with 10 million codes in use a guess succeeds once in about 10^8 tries,
 and guesses are rate-limited. Typing is forgiving (case, dashes, O for 0, I/L for 1).
 The attestation is a JWT signed with the service key published in our JWKS: anyone can
-check an item offline; ``/api/v1/verify/{code}`` also tells whether it is still valid.
+check an item offline, with its status on the day it was signed; ``/api/v1/verify/{code}``
+tells whether it is still valid.
 """
 
 from __future__ import annotations
@@ -68,8 +69,11 @@ def verification_url(settings: Settings, code: str) -> str:
     return f"{settings.issuer}/verifier/{display(code)}"
 
 
-def attestation(settings: Settings, keys: KeyRing, code: str, facts: dict[str, Any]) -> str:
-    """A JWS over the item's canonical facts (what ``/verify`` also answers)."""
+def attestation(settings: Settings, keys: KeyRing, code: str, facts: dict[str, Any],
+                status: str) -> str:
+    """A JWS over the item's canonical facts (what ``/verify`` also answers) and its status
+    when signed (``valide``, ``provisoire``, ``expiree``, ``retiree``): an attestation
+    signed after a withdrawal says so, offline too."""
     key = keys.current
     claims = {
         "iss": settings.issuer,
@@ -77,6 +81,7 @@ def attestation(settings: Settings, keys: KeyRing, code: str, facts: dict[str, A
         "jti": code,
         "verification_url": verification_url(settings, code),
         "item": facts,
+        "verdict": {"status": status, "valid": status == "valide"},
     }
     header = {"alg": ALGORITHM, "kid": key.kid, "typ": "passport-attestation+jwt"}
     return jwt.encode(header, claims, key, algorithms=[ALGORITHM])

@@ -310,6 +310,10 @@ def test_withdrawn_after_sharing_shows_as_withdrawn(
     verified = client.get(f"/api/v1/verify/{code}").json
     assert (verified["valid"], verified["withdrawn"], verified["status"]) == (
         False, True, "retiree")
+    # Attestations signed after the withdrawal say so to whoever checks them offline.
+    for signed in (data["items"][0]["verification"]["jws"], verified["jws"]):
+        claims = jwt.decode(signed, _jwks(client), algorithms=["ES256"]).claims
+        assert claims["verdict"] == {"status": "retiree", "valid": False}
 
 
 # -- verification -------------------------------------------------------------------------------
@@ -384,6 +388,7 @@ def test_attestation_jws_verifies_offline_with_the_published_keys(
     assert claims["jti"] == verification["code"].replace("-", "")
     answered = client.get(f"/api/v1/verify/{verification['code']}").json
     assert claims["item"] == answered["item"]  # the JWS signs what /verify answers
+    assert claims["verdict"] == {"status": answered["status"], "valid": True}
 
 
 def test_a_tampered_attestation_is_refused(client: FlaskClient, shared: dict[str, Any]) -> None:
