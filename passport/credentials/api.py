@@ -32,12 +32,14 @@ class Credential(MethodView):
     @protect(scopes=["passport:read"], roles=[Role.HOLDER], objects="own attested item")
     @blp.response(200, description="``jwt`` (the VC-JWT, ES256, kid of our JWKS) and the "
                                    "``credential`` it carries (OpenBadgeCredential)")
+    @blp.alt_response(409, description="A provisional result (``provisional_result``): no "
+                                       "credential until the certifier confirms it")
     @transactional
     def get(self, certification_id: int) -> dict[str, Any]:
         """A signed Open Badges 3.0 ``OpenBadgeCredential`` for one of my visible attested
-        items, with its achievement (type, code, title, EQF level, skill blocks) and a
-        Bitstring Status List entry: once the certifier withdraws the item, verifiers read
-        it as revoked."""
+        items (definitive results only), with its achievement (type, code, title, EQF
+        level, skill blocks) and a Bitstring Status List entry: once the certifier
+        withdraws the item, verifiers read it as revoked."""
         settings, keys = _settings_and_keys()
         db = session()
         holder_id = current_actor().own_holder_id()

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from passport.auth.keys import ALGORITHM, KeyRing
 from passport.config import Settings
 from passport.credentials.models import StatusEntry
-from passport.errors import NotFound
+from passport.errors import Conflict, NotFound
 from passport.records import service as records
 from passport.records.models import Passage
 from passport.referentials import service as referentials
@@ -91,14 +91,28 @@ def _identity(name: str | None) -> list[dict[str, Any]]:
              "identityHash": f"sha256${digest}", "salt": salt}]
 
 
+class ProvisionalResult(Conflict):
+    """The item is a provisional result: no portable credential until it is definitive."""
+
+    code = "provisional_result"
+    title = "Provisional result"
+
+
 def credential(db: Session, settings: Settings, keys: KeyRing, holder_id: int,
                passage_id: int, *, holder_name: str | None) -> dict[str, Any]:
-    """A signed OpenBadgeCredential for one of the holder's visible, attested items."""
+    """A signed OpenBadgeCredential for one of the holder's visible, attested, definitive
+    items."""
     row = db.execute(records.certification_query(holder_id).where(
         Passage.id == passage_id, Passage.withdrawn_at.is_(None),
         Passage.hidden.is_(False))).first()
     if row is None:
         raise NotFound(f"No visible attested item {passage_id} in your passport.")
+    if not row[0].donnee_certifiee:
+        # A credential outlives what it says, and nothing in Open Badges marks a result
+        # the certifier may still change.
+        raise ProvisionalResult(
+            f"Item {passage_id} is a provisional result: its certifier has not confirmed it "
+            "yet. A credential can be made once a definitive result is received.")
     item = referentials.enrich(db, [records.certification_item(*row)])[0]
     sheet = item["referential"] or {}
     entry = status_entry(db, passage_id)

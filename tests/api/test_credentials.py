@@ -109,6 +109,17 @@ def test_no_credential_for_what_is_not_mine_and_visible(
     assert response.status_code == 404 and response.json["code"] == "not_found"
 
 
+def test_no_credential_for_a_provisional_result(client: FlaskClient,
+                                                holder: dict[str, Any]) -> None:
+    items = client.get("/api/v1/me/passport/certifications?page_size=50",
+                       headers=bearer(holder["token"])).json["items"]
+    provisional = next(i for i in items if i["status"] == "provisoire")
+    response = client.get(f"/api/v1/me/credentials/{provisional['id']}",
+                          headers=bearer(holder["token"]))
+    assert response.status_code == 409 and response.json["code"] == "provisional_result"
+    assert response.content_type == "application/problem+json"
+
+
 def test_issuer_profile_and_unknown_list(client: FlaskClient) -> None:
     profile = client.get("/credentials/issuer").json
     assert profile["type"] == ["Profile"] and profile["id"].endswith("/credentials/issuer")
