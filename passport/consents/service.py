@@ -175,9 +175,12 @@ def grant(db: Session, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
     return view(consent)
 
 
-def _own(db: Session, actor: Actor, consent_id: int) -> Consent:
-    consent = db.scalar(sa.select(Consent).where(Consent.id == consent_id,
-                                                 Consent.holder_id == actor.own_holder_id()))
+def _own(db: Session, actor: Actor, consent_id: int, *, for_update: bool = False) -> Consent:
+    """One of the caller's consents; ``for_update`` for a change (two withdrawals sent at
+    once would each issue a receipt)."""
+    query = sa.select(Consent).where(Consent.id == consent_id,
+                                     Consent.holder_id == actor.own_holder_id())
+    consent = db.scalar(query.with_for_update() if for_update else query)
     if consent is None:
         raise NotFound("No such consent.")
     return consent
@@ -195,7 +198,7 @@ def one(db: Session, actor: Actor, consent_id: int) -> dict[str, Any]:
 
 def renew(db: Session, actor: Actor, consent_id: int, duration_days: int) -> dict[str, Any]:
     """Extend a consent for ``duration_days`` from now."""
-    consent = _own(db, actor, consent_id)
+    consent = _own(db, actor, consent_id, for_update=True)
     if consent.revoked_at is not None:
         raise InvalidInput("A withdrawn consent cannot be renewed; grant a new one.")
     now = utcnow()
@@ -210,7 +213,7 @@ def renew(db: Session, actor: Actor, consent_id: int, duration_days: int) -> dic
 
 def revoke(db: Session, actor: Actor, consent_id: int) -> None:
     """Withdraw a consent: the advisor's very next request answers 404."""
-    consent = _own(db, actor, consent_id)
+    consent = _own(db, actor, consent_id, for_update=True)
     if consent.revoked_at is None:
         consent.revoked_at = consent.updated_at = utcnow()
         receipt = _receipt(db, consent.holder_id, "revoked", consent=consent)
@@ -312,8 +315,11 @@ def pending(db: Session, actor: Actor) -> list[dict[str, Any]]:
 
 def decide(db: Session, actor: Actor, request_id: int, approve: bool) -> dict[str, Any]:
     """The holder approves (a consent is created) or refuses a pending request."""
+    # Locked: two decisions sent at once (a double click, two devices) would each find it
+    # pending and each create a consent.
     request = db.scalar(sa.select(ConsentRequest).where(
-        ConsentRequest.id == request_id, ConsentRequest.holder_id == actor.own_holder_id()))
+        ConsentRequest.id == request_id, ConsentRequest.holder_id == actor.own_holder_id())
+        .with_for_update())
     if request is None or request.status != "pending":
         raise NotFound("No such pending request.")
     now = utcnow()

@@ -63,7 +63,8 @@ class CertificationItem(MethodView):
     def patch(self, changes: dict[str, Any], certification_id: int) -> dict[str, Any]:
         """Hide an attested item from shares and CVs by default, or show it again.
         Needs ``If-Match`` with the item's ETag (412 when it changed meanwhile)."""
-        current = service.certification(session(), current_actor(), certification_id)
+        current = service.certification(session(), current_actor(), certification_id,
+                                        for_update=True)
         blp.check_etag(current, schemas.CertificationSchema)
         return service.set_hidden(session(), current_actor(), certification_id,
                                   changes["hidden"])
@@ -128,7 +129,8 @@ class DeclarationItem(MethodView):
     @transactional
     def patch(self, changes: dict[str, Any], declaration_id: int) -> dict[str, Any]:
         """Change a declaration. Needs ``If-Match`` with its ETag (412 when stale)."""
-        current = service.declaration(session(), current_actor(), declaration_id)
+        current = service.declaration(session(), current_actor(), declaration_id,
+                                      for_update=True)
         blp.check_etag(current, schemas.DeclarationSchema)
         return service.update_declaration(session(), current_actor(), declaration_id, changes)
 
@@ -138,7 +140,8 @@ class DeclarationItem(MethodView):
     @transactional
     def delete(self, declaration_id: int) -> None:
         """Delete a declaration. Needs ``If-Match`` with its ETag."""
-        current = service.declaration(session(), current_actor(), declaration_id)
+        current = service.declaration(session(), current_actor(), declaration_id,
+                                      for_update=True)
         blp.check_etag(current, schemas.DeclarationSchema)
         service.delete_declaration(session(), current_actor(), declaration_id)
 

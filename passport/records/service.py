@@ -186,18 +186,23 @@ def passport(db: Session, actor: Actor, *, certifications_page: int = 1,
 
 
 def _own_passage(db: Session, actor: Actor, passage_id: int, *,
-                 live: bool = True) -> tuple[Any, ...]:
-    row = db.execute(certification_query(actor.own_holder_id())
-                     .where(Passage.id == passage_id)).first()
+                 live: bool = True, for_update: bool = False) -> tuple[Any, ...]:
+    query = certification_query(actor.own_holder_id()).where(Passage.id == passage_id)
+    if for_update:
+        query = query.with_for_update(of=Passage)
+    row = db.execute(query).first()
     if row is None or (live and row[0].withdrawn_at is not None):
         raise NotFound("No such certification in your passport.")
     return tuple(row)
 
 
-def certification(db: Session, actor: Actor, passage_id: int) -> dict[str, Any]:
-    """One attested item of the caller's passport (withdrawn ones included)."""
-    return referentials.enrich(
-        db, [certification_item(*_own_passage(db, actor, passage_id, live=False))])[0]
+def certification(db: Session, actor: Actor, passage_id: int, *,
+                  for_update: bool = False) -> dict[str, Any]:
+    """One attested item of the caller's passport (withdrawn ones included).
+    ``for_update``: locked until the transaction ends — read so to check an ``If-Match``
+    before a change, or two requests with the same ETag would both pass."""
+    row = _own_passage(db, actor, passage_id, live=False, for_update=for_update)
+    return referentials.enrich(db, [certification_item(*row)])[0]
 
 
 def set_hidden(db: Session, actor: Actor, passage_id: int, hidden: bool) -> dict[str, Any]:
@@ -237,17 +242,21 @@ def reports(db: Session, actor: Actor, passage_id: int) -> list[ErrorReport]:
 
 
 # -- declarations -------------------------------------------------------------------------
-def _own_declaration(db: Session, actor: Actor, declaration_id: int) -> Declaration:
-    found = db.scalar(sa.select(Declaration).where(
-        Declaration.id == declaration_id, Declaration.holder_id == actor.own_holder_id()))
+def _own_declaration(db: Session, actor: Actor, declaration_id: int, *,
+                     for_update: bool = False) -> Declaration:
+    query = sa.select(Declaration).where(Declaration.id == declaration_id,
+                                         Declaration.holder_id == actor.own_holder_id())
+    found = db.scalar(query.with_for_update() if for_update else query)
     if found is None:
         raise NotFound("No such declaration.")
     return found
 
 
-def declaration(db: Session, actor: Actor, declaration_id: int) -> dict[str, Any]:
-    """One declared item of the caller."""
-    return declaration_item(_own_declaration(db, actor, declaration_id))
+def declaration(db: Session, actor: Actor, declaration_id: int, *,
+                for_update: bool = False) -> dict[str, Any]:
+    """One declared item of the caller (``for_update``: locked, as `certification`)."""
+    return declaration_item(_own_declaration(db, actor, declaration_id,
+                                             for_update=for_update))
 
 
 def create_declaration(db: Session, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:

@@ -221,9 +221,10 @@ def create_for(db: Session, ctx: ShareContext, holder_id: int, data: dict[str, A
     return holder_view(db, ctx, share)
 
 
-def _own(db: Session, actor: Actor, share_id: int) -> Share:
-    share = db.scalar(sa.select(Share).where(Share.id == share_id,
-                                             Share.holder_id == actor.own_holder_id()))
+def _own(db: Session, actor: Actor, share_id: int, *, for_update: bool = False) -> Share:
+    query = sa.select(Share).where(Share.id == share_id,
+                                   Share.holder_id == actor.own_holder_id())
+    share = db.scalar(query.with_for_update() if for_update else query)
     if share is None:
         raise NotFound("No such share.")
     return share
@@ -243,7 +244,7 @@ def one(db: Session, ctx: ShareContext, actor: Actor, share_id: int) -> dict[str
 def update(db: Session, ctx: ShareContext, actor: Actor, share_id: int,
            changes: dict[str, Any]) -> dict[str, Any]:
     """Extend (or shorten) a share, rename it, change its view limit or access code."""
-    share = _own(db, actor, share_id)
+    share = _own(db, actor, share_id, for_update=True)
     if share.revoked_at is not None:
         raise InvalidInput("A revoked share stays revoked; create a new one.")
     now = utcnow()
@@ -264,7 +265,7 @@ def update(db: Session, ctx: ShareContext, actor: Actor, share_id: int,
 
 def revoke(db: Session, actor: Actor, share_id: int) -> None:
     """End a share: the very next view answers 410."""
-    share = _own(db, actor, share_id)
+    share = _own(db, actor, share_id, for_update=True)
     if share.revoked_at is None:
         share.revoked_at = share.updated_at = utcnow()
         journal.append(db, share.holder_id, "share.revoked", actor_label="Vous",

@@ -4,6 +4,8 @@ advisor-initiated path with one-time codes, and what the advisor API returns."""
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
+from threading import Barrier
 from typing import Any
 
 import pytest
@@ -152,6 +154,32 @@ def test_advisor_initiated_request_approved(client: FlaskClient, holder: dict[st
     twice = client.post(f"/api/v1/me/consent-requests/{pending['id']}/refuse",
                         headers=bearer(holder["token"]))
     assert twice.status_code == 404
+
+
+def test_a_request_decided_at_once_by_several_clicks_gives_one_consent(
+        app: Flask, client: FlaskClient, holder: dict[str, Any], advisor: dict[str, Any]) -> None:
+    """Approve and refuse sent together (a double click, two devices): one decision wins,
+    one consent or none, one receipt."""
+    code = client.post("/api/v1/me/consent-codes", headers=bearer(holder["token"])).json
+    client.post("/api/v1/advisor/consent-requests", headers=bearer(advisor["token"]),
+                json={"code": code["code"], "sections": ["cv"], "purpose": "accompagnement_cep",
+                      "duration_days": 30})
+    decisions = ["approve"] * 4 + ["refuse"] * 2
+    barrier = Barrier(len(decisions))
+
+    def decide(decision: str) -> int:
+        own = app.test_client()
+        barrier.wait()
+        return own.post(f"/api/v1/me/consent-requests/{code['request_id']}/{decision}",
+                        headers=bearer(holder["token"])).status_code
+
+    with ThreadPoolExecutor(len(decisions)) as pool:
+        statuses = list(pool.map(decide, decisions))
+    assert sorted(statuses) == [200] + [404] * (len(decisions) - 1)
+    consents = client.get(CONSENTS, headers=bearer(holder["token"])).json
+    receipts = client.get("/api/v1/me/consent-receipts", headers=bearer(holder["token"])).json
+    assert len(receipts) == 1
+    assert len(consents) == (1 if receipts[0]["event"] == "granted" else 0)
 
 
 def test_advisor_initiated_request_refused(client: FlaskClient, holder: dict[str, Any],

@@ -1,0 +1,109 @@
+"""The same change sent several times at once (a double click, two devices, a retrying
+client): the row it changes is locked while it is checked, so one request does it and the
+others see it done.
+
+On PostgreSQL these requests used to run side by side: two PATCHes with the same
+``If-Match`` both passed the check (the lost update the ETag is there to prevent), two
+DELETEs of one declaration ended in a 500, two withdrawals of a consent issued two
+receipts. SQLite serialises writing requests anyway; the tests run on both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from threading import Barrier
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from tests.api import builders
+from tests.oauth import bearer
+
+TIMES = 4
+
+
+def at_once(app: Flask, send: Callable[[FlaskClient], TestResponse]) -> list[TestResponse]:
+    """``send`` from TIMES clients released together."""
+    barrier = Barrier(TIMES)
+
+    def one(_: int) -> TestResponse:
+        client = app.test_client()
+        barrier.wait()
+        return send(client)
+
+    with ThreadPoolExecutor(TIMES) as pool:
+        return list(pool.map(one, range(TIMES)))
+
+
+def statuses(responses: list[TestResponse]) -> list[int]:
+    return sorted(r.status_code for r in responses)
+
+
+def journal_kinds(client: FlaskClient, token: str, kind: str) -> int:
+    entries = client.get("/api/v1/me/journal", query_string={"kind": kind},
+                         headers=bearer(token)).json["items"]
+    return len(entries)
+
+
+def test_one_patch_wins_for_one_etag(app: Flask, client: FlaskClient,
+                                     holder: dict[str, Any]) -> None:
+    auth = bearer(holder["token"])
+    created = client.post("/api/v1/me/declarations", headers=auth,
+                          json={"kind": "competence", "title": "Soudure"})
+    path = f"/api/v1/me/declarations/{created.json['id']}"
+    etag = client.get(path, headers=auth).headers["ETag"]
+    titles = iter(f"Soudure {n}" for n in range(TIMES))
+    answers = at_once(app, lambda c: c.patch(path, json={"title": next(titles)},
+                                             headers={**auth, "If-Match": etag}))
+    assert statuses(answers) == [200] + [412] * (TIMES - 1)
+    [won] = [a for a in answers if a.status_code == 200]
+    assert client.get(path, headers=auth).json["title"] == won.json["title"]
+    assert journal_kinds(client, holder["token"], "declaration.updated") == 1
+
+
+def test_one_delete_for_one_declaration(app: Flask, client: FlaskClient,
+                                        holder: dict[str, Any]) -> None:
+    auth = bearer(holder["token"])
+    created = client.post("/api/v1/me/declarations", headers=auth,
+                          json={"kind": "competence", "title": "Soudure"})
+    path = f"/api/v1/me/declarations/{created.json['id']}"
+    etag = client.get(path, headers=auth).headers["ETag"]
+    answers = at_once(app, lambda c: c.delete(path, headers={**auth, "If-Match": etag}))
+    assert statuses(answers) == [204] + [404] * (TIMES - 1)
+    assert journal_kinds(client, holder["token"], "declaration.deleted") == 1
+
+
+def test_one_hide_for_one_etag(app: Flask, client: FlaskClient, holder: dict[str, Any]) -> None:
+    auth = bearer(holder["token"])
+    item = client.get("/api/v1/me/passport/certifications", headers=auth).json["items"][0]
+    path = f"/api/v1/me/passport/certifications/{item['id']}"
+    etag = client.get(path, headers=auth).headers["ETag"]
+    answers = at_once(app, lambda c: c.patch(path, json={"hidden": True},
+                                             headers={**auth, "If-Match": etag}))
+    assert statuses(answers) == [200] + [412] * (TIMES - 1)
+    assert journal_kinds(client, holder["token"], "certification.hidden") == 1
+
+
+def test_one_withdrawal_one_receipt(app: Flask, client: FlaskClient,
+                                    holder: dict[str, Any]) -> None:
+    auth = bearer(holder["token"])
+    consent = client.post("/api/v1/me/consents", headers=auth, json={
+        "organisation_siret": builders.ORG, "sections": ["certifications"],
+        "purpose": "accompagnement_cep", "duration_days": 30}).json
+    path = f"/api/v1/me/consents/{consent['id']}"
+    assert statuses(at_once(app, lambda c: c.delete(path, headers=auth))) == [204] * TIMES
+    receipts = client.get(f"{path}/receipts", headers=auth).json
+    assert sorted(r["event"] for r in receipts) == ["granted", "revoked"]
+    assert journal_kinds(client, holder["token"], "consent.revoked") == 1
+
+
+def test_one_revocation_of_a_share(app: Flask, client: FlaskClient,
+                                   holder: dict[str, Any]) -> None:
+    auth = bearer(holder["token"])
+    created = client.post("/api/v1/me/shares", headers=auth, json={"all_visible": True}).json
+    path = f"/api/v1/me/shares/{created['id']}"
+    assert statuses(at_once(app, lambda c: c.delete(path, headers=auth))) == [204] * TIMES
+    assert journal_kinds(client, holder["token"], "share.revoked") == 1
