@@ -29,7 +29,7 @@ from passport.auth.upstream import Provider, UpstreamError, acr_satisfies
 from passport.config import Settings
 from passport.db import utcnow
 from passport.nir import NirVault
-from passport.web.db import committing, session
+from passport.web.db import committing, lock_for_writing, session
 from passport.web.errors import problem
 
 log = logging.getLogger(__name__)
@@ -122,8 +122,10 @@ def authorize() -> Response:
 
 
 def _resume(server: Any, grant: Any, params: dict[str, Any], ticket: str) -> Response:
-    pending = session().scalar(
-        sa.select(AuthorizationRequest).where(AuthorizationRequest.ticket_hash == digest(ticket)))
+    lock_for_writing(session())  # SQLite: the write lock before the ticket is read
+    pending = session().scalar(  # locked: a ticket sent twice at once gives one code
+        sa.select(AuthorizationRequest).where(AuthorizationRequest.ticket_hash == digest(ticket))
+        .with_for_update())
     browser = request.cookies.get(COOKIE, "")
     if (pending is None or pending.account_id is None or pending.authenticated_at is None
             or pending.browser_hash != digest(browser) or pending.params != params

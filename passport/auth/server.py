@@ -238,7 +238,9 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         session().flush()
 
     def query_authorization_code(self, code: str, client: Client) -> CodeRecord | None:
-        row = session().get(AuthorizationCode, digest(code))
+        # Locked until the exchange commits: a copy raced against the client's own exchange
+        # waits, then finds the code used (a replay), instead of getting tokens too.
+        row = session().get(AuthorizationCode, digest(code), with_for_update=True)
         if row is None or row.client_id != client.get_client_id():
             return None
         if row.used_at is not None:
@@ -268,8 +270,10 @@ class RefreshGrant(grants.RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshRecord | None:
+        # Locked, as the authorization code: two uses at once are one use and one reuse.
         row = session().scalar(
             sa.select(RefreshToken).where(RefreshToken.token_hash == digest(refresh_token))
+            .with_for_update()
         )
         if row is None or row.revoked_at is not None:
             return None

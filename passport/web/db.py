@@ -99,7 +99,7 @@ def _only_read(session: Session) -> bool:
                 or conn.info.get(WROTE, True))
 
 
-def _lock_for_writing(session: Session) -> None:
+def lock_for_writing(session: Session) -> None:
     """SQLite: a view about to write takes the write lock first (``BEGIN IMMEDIATE``,
     waiting up to the busy timeout). A deferred transaction that read, then writes after
     another request committed fails at once with "database is locked" (SQLite cannot
@@ -133,7 +133,7 @@ def committing(*kept: type[BaseException]) -> Callable[[F], F]:
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            _lock_for_writing(session())
+            lock_for_writing(session())
             try:
                 result = view(*args, **kwargs)
             except kept:

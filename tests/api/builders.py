@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from threading import Barrier
 from typing import Any
 
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.test import TestResponse
 
 from passport.auth.access import Actor
 from passport.auth.models import ROLE_SCOPES, Account, Role
@@ -18,6 +23,21 @@ from passport.sharing import service as shares
 
 ORG = "73282932000074"
 OTHER_ORG = "55208131766522"
+
+
+def at_once(app: Flask, send: Callable[[FlaskClient], TestResponse],
+            times: int = 4) -> list[TestResponse]:
+    """``send`` from ``times`` clients released together (a double click, two devices, a
+    replayed token racing its legitimate use)."""
+    barrier = Barrier(times)
+
+    def one(_: int) -> TestResponse:
+        client = app.test_client()
+        barrier.wait()
+        return send(client)
+
+    with ThreadPoolExecutor(times) as pool:
+        return list(pool.map(one, range(times)))
 
 
 def actor(db: Session, account_id: int) -> Actor:

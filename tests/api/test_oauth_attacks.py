@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from passport.auth.access import protect
 from passport.auth.models import AuthorizationRequest
 from passport.db import unit_of_work
+from tests.api.builders import at_once
 from tests.api.fixtures import CERTIFIER
 from tests.oauth import Flow, bearer, path_of, pivot, query_of, set_user
 
@@ -162,6 +163,41 @@ def test_replayed_code_is_refused_and_revokes_what_it_gave(
     assert refreshed.json["error"] == "invalid_grant"
 
 
+def test_a_code_raced_by_its_replay_gives_tokens_once(
+    app: Flask, client: FlaskClient, providers: dict[str, str]
+) -> None:
+    """The same code exchanged four times at once (a stolen copy racing the client): one
+    exchange wins, the others are replays, which revoke what the winner got."""
+    set_user(providers["franceconnect"], "fc-race", pivot())
+    flow = Flow(client, providers["franceconnect"])
+    code = flow.run("fc-race")["code"]
+    form = {"grant_type": "authorization_code", "code": code, "client_id": flow.client_id,
+            "redirect_uri": flow.redirect_uri, "code_verifier": flow.verifier}
+    answers = at_once(app, lambda c: c.post("/oauth/token", data=form))
+    assert sorted(a.status_code for a in answers) == [200, 400, 400, 400]
+    [won] = [a.json for a in answers if a.status_code == 200]
+    refreshed = client.post("/oauth/token", data={
+        "grant_type": "refresh_token", "refresh_token": won["refresh_token"],
+        "client_id": flow.client_id})
+    assert refreshed.json["error"] == "invalid_grant"
+
+
+def test_a_refresh_token_raced_by_its_replay_is_rotated_once(
+    app: Flask, client: FlaskClient, providers: dict[str, str]
+) -> None:
+    """One refresh token sent four times at once: one new token, and the reuse revokes the
+    family — rotation detects a stolen copy however close the two uses are."""
+    set_user(providers["franceconnect"], "fc-race-refresh", pivot())
+    tokens = Flow(client, providers["franceconnect"]).tokens("fc-race-refresh")
+    form = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
+            "client_id": "test-app"}
+    answers = at_once(app, lambda c: c.post("/oauth/token", data=form))
+    assert sorted(a.status_code for a in answers) == [200, 400, 400, 400]
+    [won] = [a.json for a in answers if a.status_code == 200]
+    again = client.post("/oauth/token", data={**form, "refresh_token": won["refresh_token"]})
+    assert again.json["error"] == "invalid_grant"
+
+
 @pytest.mark.parametrize(
     ("verifier", "error"),
     [(None, "invalid_request"), ("x" * 50, "invalid_grant")],
@@ -277,6 +313,28 @@ def test_login_ticket_cannot_be_reused_or_moved(
         assert "error=" in changed_scope.headers["Location"]
     assert client.get(resume).status_code == 302
     assert client.get(resume).json["code"] == "invalid_login_ticket"
+
+
+def test_a_login_ticket_sent_twice_at_once_gives_one_code(
+    app: Flask, client: FlaskClient, providers: dict[str, str]
+) -> None:
+    from passport.auth.oauth_views import COOKIE
+
+    set_user(providers["franceconnect"], "fc-ticket-race", pivot())
+    flow = Flow(client, providers["franceconnect"])
+    started = flow.start()
+    callback = flow.back(flow.login_upstream(started.headers["Location"], "fc-ticket-race"))
+    resume = path_of(callback.headers["Location"])
+    cookie = client.get_cookie(COOKIE, path="/oauth")
+    assert cookie is not None
+
+    def same_browser(c: FlaskClient) -> Any:
+        c.set_cookie(COOKIE, cookie.value, path="/oauth")
+        return c.get(resume)
+
+    answers = at_once(app, same_browser)
+    assert sorted(a.status_code for a in answers) == [302, 400, 400, 400]
+    assert {a.json["code"] for a in answers if a.status_code == 400} == {"invalid_login_ticket"}
 
 
 def client_credentials(client: FlaskClient, client_id: str, secret: str,

@@ -10,9 +10,6 @@ receipts. SQLite serialises writing requests anyway; the tests run on both.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from threading import Barrier
 from typing import Any
 
 from flask import Flask
@@ -20,22 +17,10 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from tests.api import builders
+from tests.api.builders import at_once
 from tests.oauth import bearer
 
 TIMES = 4
-
-
-def at_once(app: Flask, send: Callable[[FlaskClient], TestResponse]) -> list[TestResponse]:
-    """``send`` from TIMES clients released together."""
-    barrier = Barrier(TIMES)
-
-    def one(_: int) -> TestResponse:
-        client = app.test_client()
-        barrier.wait()
-        return send(client)
-
-    with ThreadPoolExecutor(TIMES) as pool:
-        return list(pool.map(one, range(TIMES)))
 
 
 def statuses(responses: list[TestResponse]) -> list[int]:
