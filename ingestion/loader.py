@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, MutableSequence, Sequence
 from dataclasses import dataclass
@@ -103,6 +104,24 @@ def _reject(code: str, message: str) -> FileRejected:
     return FileRejected([FileProblem(code, message, kind="METIER")])
 
 
+def lock_emitter(session: Session, emitter: str) -> None:
+    """One load at a time per emitter, until the transaction ends.
+
+    What a file does depends on what its emitter filed before: its passages are duplicates
+    of stored ones, its idFlux was already received, its SUPPRESSION names passages that
+    another file is still loading.  Two files of one emitter loaded side by side both
+    found nothing, and the second failed on the unique keys at the end of its run (a
+    traceback, a deposit retried); now the second waits for the first and decides on what
+    it committed.  Files of different emitters still load in parallel.  PostgreSQL only:
+    on SQLite the load holds the database's write lock already.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.blake2b(f"passport:emitter:{emitter}".encode(), digest_size=8).digest()
+    session.execute(sa.select(sa.func.pg_advisory_xact_lock(
+        int.from_bytes(digest, "big", signed=True))))
+
+
 def check_header(session: Session, header: FluxHeader, submitted_by: str | None = None) -> None:
     """File-level business checks: the uploader is the emitter, certifier registry, mandate
     (`check_authority`), idFlux already received."""
@@ -182,6 +201,8 @@ class _Run:
         for batch in batches:
             if self.header is None and batch.items:
                 self.header = batch.header
+                assert self.header.emitter_bcr is not None
+                lock_emitter(self.session, self.header.emitter_bcr)
                 check_header(self.session, self.header, self.deposit.submitted_by)
             if batch.items:
                 if self.header.is_suppression:  # type: ignore[union-attr]

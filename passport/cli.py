@@ -29,6 +29,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from passport.config import ConfigurationError, Settings
@@ -70,10 +71,10 @@ class CliContext:
         return self._factory
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
+    def transaction(self, *, immediate: bool = False) -> Iterator[Session]:
         from passport.db import unit_of_work
 
-        with unit_of_work(self.sessions) as session:
+        with unit_of_work(self.sessions, immediate=immediate) as session:
             yield session
 
     def vault(self) -> Any:
@@ -97,7 +98,26 @@ def _progress(*columns: Any) -> Progress:
     )
 
 
-@click.group()
+class _Commands(click.Group):
+    """Database failures (unreachable, locked, not migrated) end a command with one line,
+    not a traceback: the driver's own first line (never the statement or its parameters,
+    which may hold personal data)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (OperationalError, ProgrammingError) as exc:
+            first = (str(exc.orig).strip().splitlines() or ["unreachable"])[0]
+            missing = "no such table" in first or getattr(exc.orig, "sqlstate", "") == "42P01"
+            if isinstance(exc, ProgrammingError) and not missing:
+                raise
+            hint = (" — another command is writing to it; run this one again when it has "
+                    "finished" if "database is locked" in first else
+                    " — is the database migrated? passport db upgrade" if missing else "")
+            raise click.ClickException(f"database: {first}{hint}") from None
+
+
+@click.group(cls=_Commands)
 @click.version_option(package_name="passport")
 @click.pass_context
 def main(ctx: click.Context) -> None:
@@ -250,7 +270,9 @@ def ingest_files(cli: CliContext, files: tuple[Path, ...] | list[Path], report_d
             started = time.perf_counter()
             sha256, size = service.file_digest(path)
             task = progress.add_task(path.name, total=size)
-            with cli.transaction() as session:
+            # SQLite: the write lock first, waiting for another run's load to end (up to
+            # the busy timeout) instead of failing at once.
+            with cli.transaction(immediate=True) as session:
                 deposit_id = service.receive(session, file_name=path.name, sha256=sha256,
                                              size=size).id
             deposit = service.process(

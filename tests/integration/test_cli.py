@@ -113,6 +113,49 @@ def test_ingest_exits_1_when_a_file_is_rejected(cli: CliRunner, tmp_path: Path) 
     assert "1 file(s) rejected" in result.stdout
 
 
+def test_two_runs_ingesting_one_emitters_files_at_once(
+    tmp_path: Path, database_url: str, committed: Factory
+) -> None:
+    """Two operators (or two cron jobs) ingest files of one emitter at the same moment: on
+    SQLite the second run's receipt failed at once ("database is locked") while the first
+    loaded, on PostgreSQL its load failed on the unique keys; both gave a traceback.  Now
+    the second waits, and reports the passages the first stored as duplicates."""
+    write_csv(tmp_path / "ids.csv", IDENTITY_COLUMNS, [person_row()])
+    env = {**os.environ, "PASSPORT_ENV": "test", "PASSPORT_DATABASE_URL": database_url,
+           "PASSPORT_INSTANCE_DIR": str(tmp_path / "instance")}
+    script = os.path.join(os.path.dirname(sys.executable), "passport")
+    subprocess.run([script, "identities", "import", "ids.csv"], env=env, cwd=tmp_path,
+                   check=True, capture_output=True)
+    same = [passage(f"P{i}") for i in range(1500)]
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.xml").write_bytes(document(same, id_flux=f"flux-{name}"))
+    runs = [subprocess.Popen([script, "flux", "ingest", f"{name}.xml"], env=env, cwd=tmp_path,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for name in ("a", "b")]
+    outputs = [run.communicate(timeout=120) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    summaries = sorted(out.strip().splitlines()[-1] for out, _ in outputs)
+    assert summaries[0].startswith("1 file(s): 0 passages OK, 1500 KO"), summaries
+    assert summaries[1].startswith("1 file(s): 1500 passages OK, 0 KO"), summaries
+    assert count(committed, Passage) == 1500
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("sqlite:///{tmp}/empty.db", "no such table: certifiers — is the database migrated? "
+                                 "passport db upgrade"),
+    ("postgresql+psycopg://postgres@127.0.0.1:1/passport",
+     'connection failed: connection to server at "127.0.0.1", port 1 failed: Connection '
+     "refused"),
+], ids=["not migrated", "unreachable"])
+def test_a_database_failure_is_one_line(cli: CliRunner, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch, url: str,
+                                        message: str) -> None:
+    monkeypatch.setenv("PASSPORT_DATABASE_URL", url.format(tmp=tmp_path))
+    result = cli.invoke(main, ["certifiers", "list"])
+    assert result.exit_code == 1
+    assert result.output.strip() == f"Error: database: {message}"
+
+
 def test_import_error_names_the_line(cli: CliRunner, tmp_path: Path, committed: Factory) -> None:
     path = write_csv(tmp_path / "ids.csv", IDENTITY_COLUMNS,
                      [person_row(), person_row(nir="189057511800194", sexe="H")])

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -14,9 +16,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ingestion import loader
 from ingestion.bulk import BulkWriter
+from ingestion.pipeline import Source
 from passport.certifiers.service import add_certifier, add_mandate
 from passport.config import Settings
 from passport.db import unit_of_work
+from passport.deposits import service
 from passport.deposits.models import Deposit, DepositReportPart, DepositStatus, FluxReceipt
 from passport.holders.models import Holder
 from passport.nir import NirVault, is_shaped
@@ -269,6 +273,59 @@ def test_resent_id_flux_rejects_the_whole_file(
     assert again.error_code == "flux_deja_recu"
     assert f"traitement {first.id}" in (again.error_message or "")
     assert [p.id_technique for p in passages(directory)] == ["A"]
+
+
+def _at_once(factory: Factory, settings: Settings, tmp_path: Path,
+             files: dict[str, bytes]) -> list[Deposit]:
+    """Receive the files, then process them from one thread each, released together."""
+    ids = []
+    for name, data in files.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        sha256, size = service.file_digest(path)
+        with unit_of_work(factory) as session:
+            ids.append((service.receive(session, file_name=name, sha256=sha256,
+                                        size=size).id, path))
+    barrier = threading.Barrier(len(ids))
+
+    def run(deposit: tuple[int, Path]) -> Deposit:
+        barrier.wait()
+        done = service.process(factory, deposit[0], Source(deposit[1]),
+                               vault=NirVault(settings), options=settings.ingest_options())
+        assert done is not None
+        return done
+
+    with ThreadPoolExecutor(len(ids)) as pool:
+        return list(pool.map(run, ids))
+
+
+def test_one_emitters_files_loaded_at_once_see_each_other(
+    directory: Factory, settings: Settings, tmp_path: Path
+) -> None:
+    """Two files of one emitter with the same passages, processed side by side (two
+    workers): one stores them, the other reports them as duplicates — it used to fail
+    on the unique keys at the end of its run."""
+    same = [passage(f"P{i}") for i in range(300)]
+    deposits = _at_once(directory, settings, tmp_path, {
+        "first.xml": document(same, id_flux="flux-a"),
+        "second.xml": document(same, id_flux="flux-b")})
+    assert sorted((d.passages_ok, d.passages_ko) for d in deposits) == [(0, 300), (300, 0)]
+    [later] = [d for d in deposits if d.passages_ko]
+    assert {e["code"] for o in report_of(directory, later).passages()
+            for e in o["errors"]} == {"doublon"}
+    assert count(directory, Passage) == count(directory, PassageKey) == 300
+
+
+def test_one_id_flux_sent_twice_at_once_is_received_once(
+    directory: Factory, settings: Settings, tmp_path: Path
+) -> None:
+    deposits = _at_once(directory, settings, tmp_path, {
+        "first.xml": document([passage(f"A{i}") for i in range(300)], id_flux="flux-a"),
+        "second.xml": document([passage(f"B{i}") for i in range(300)], id_flux="flux-a")})
+    assert sorted(d.status.value for d in deposits) == ["REJETE", "TRAITE"]
+    [rejected] = [d for d in deposits if d.status is DepositStatus.REJETE]
+    assert rejected.error_code == "flux_deja_recu"
+    assert count(directory, Passage) == 300 and count(directory, FluxReceipt) == 1
 
 
 def test_suppression_withdraws_then_allows_a_new_creation(
