@@ -155,14 +155,16 @@ def paginate(db: Session, query: Any, *order: Any, page: int, page_size: int) ->
 def insert_missing(session: Session, table: sa.Table, *keys: str) -> Any:
     """``INSERT … ON CONFLICT (keys) DO NOTHING``: rows another transaction inserted
     meanwhile (two deposits creating the same holder at once) are left alone instead of
-    failing the whole load; read the ids back afterwards."""
+    failing the whole load; read the ids back afterwards.  Without ``keys``, a conflict on
+    any unique constraint is left alone."""
+    elements = list(keys) or None
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(table).on_conflict_do_nothing(index_elements=list(keys))
+        return pg_insert(table).on_conflict_do_nothing(index_elements=elements)
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return sqlite_insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    return sqlite_insert(table).on_conflict_do_nothing(index_elements=elements)
 
 
 def table_of(model: type[Any]) -> sa.Table:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from passport.auth.keys import ALGORITHM, KeyRing
 from passport.config import Settings
 from passport.credentials.models import StatusEntry
+from passport.db import insert_missing, table_of, utcnow
 from passport.errors import Conflict, NotFound
 from passport.records import service as records
 from passport.records.models import Passage
@@ -53,21 +54,27 @@ def status_list_url(settings: Settings, list_id: int) -> str:
 
 
 def status_entry(db: Session, passage_id: int) -> StatusEntry:
-    """The item's status list entry, allocated at random on first issue."""
-    found = db.scalar(sa.select(StatusEntry).where(StatusEntry.passage_id == passage_id))
-    if found is not None:
-        return found
-    list_id = db.scalar(sa.select(sa.func.max(StatusEntry.list_id))) or 1
-    used = db.scalar(sa.select(sa.func.count()).where(StatusEntry.list_id == list_id)) or 0
-    if used >= LIST_FILL:
-        list_id += 1
-    taken = set(db.scalars(sa.select(StatusEntry.index).where(StatusEntry.list_id == list_id)))
-    while (index := secrets.randbelow(LIST_SIZE)) in taken:
-        pass
-    entry = StatusEntry(passage_id=passage_id, list_id=list_id, index=index)
-    db.add(entry)
-    db.flush()
-    return entry
+    """The item's status list entry, allocated at random on first issue.
+
+    Two first issues at once (a double click) would both allocate: the insert leaves a
+    row another transaction made alone (for this item, or by chance at the same index),
+    and the entry is read back.
+    """
+    query = sa.select(StatusEntry).where(StatusEntry.passage_id == passage_id)
+    for _attempt in range(10):
+        if (found := db.scalar(query)) is not None:
+            return found
+        list_id = db.scalar(sa.select(sa.func.max(StatusEntry.list_id))) or 1
+        used = db.scalar(sa.select(sa.func.count()).where(StatusEntry.list_id == list_id)) or 0
+        if used >= LIST_FILL:
+            list_id += 1
+        taken = set(db.scalars(sa.select(StatusEntry.index)
+                               .where(StatusEntry.list_id == list_id)))
+        while (index := secrets.randbelow(LIST_SIZE)) in taken:
+            pass
+        db.execute(insert_missing(db, table_of(StatusEntry)).values(
+            passage_id=passage_id, list_id=list_id, index=index, created_at=utcnow()))
+    raise RuntimeError(f"no status list entry for passage {passage_id} after 10 attempts")
 
 
 def _sign(settings: Settings, keys: KeyRing, subject: str, credential: dict[str, Any],

@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from passport.credentials.service import LIST_SIZE, encode_bits
+from tests.api.builders import at_once
 from tests.flux import document, passage
 from tests.helpers import ingest
 from tests.oauth import bearer
@@ -107,6 +108,18 @@ def test_no_credential_for_what_is_not_mine_and_visible(
     assert target is not None
     response = client.get(f"/api/v1/me/credentials/{target[0]}", headers=bearer(target[1]))
     assert response.status_code == 404 and response.json["code"] == "not_found"
+
+
+def test_first_issues_at_once_share_one_status_entry(app: Flask, client: FlaskClient,
+                                                     holder: dict[str, Any]) -> None:
+    """A double click on a new item's credential: both answers, one status list entry."""
+    web = next(i for i in items_of(client, holder["token"]).values()
+               if i["option"] == "Option web")
+    answers = at_once(app, lambda c: c.get(f"/api/v1/me/credentials/{web['id']}",
+                                           headers=bearer(holder["token"])))
+    assert [a.status_code for a in answers] == [200] * len(answers)
+    assert len({a.json["credential"]["credentialStatus"]["statusListIndex"]
+                for a in answers}) == 1
 
 
 def test_no_credential_for_a_provisional_result(client: FlaskClient,
