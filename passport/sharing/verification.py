@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from passport.auth.keys import ALGORITHM, KeyRing
 from passport.config import Settings
+from passport.db import insert_missing, table_of, utcnow
 from passport.sharing.models import VerificationCode
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -51,18 +52,19 @@ def normalise(typed: str) -> str | None:
 
 
 def code_for(db: Session, passage_id: int, holder_id: int) -> str:
-    """The verification code of an attested item, created on first use."""
-    found = db.scalar(sa.select(VerificationCode.code)
-                      .where(VerificationCode.passage_id == passage_id))
-    if found:
-        return found
-    while True:  # a collision in 2^50 is rare; retry rather than hope
-        code = new_code()
-        if db.get(VerificationCode, code) is None:
-            break
-    db.add(VerificationCode(code=code, passage_id=passage_id, holder_id=holder_id))
-    db.flush()
-    return code
+    """The verification code of an attested item, created on first use.
+
+    Two first uses at once (two CVs made together, a share and a CV) would both create
+    one: the insert leaves a row another transaction made alone (for this item, or by
+    chance with the same code) and the code is read back.
+    """
+    query = sa.select(VerificationCode.code).where(VerificationCode.passage_id == passage_id)
+    for _attempt in range(10):
+        if found := db.scalar(query):
+            return found
+        db.execute(insert_missing(db, table_of(VerificationCode)).values(
+            code=new_code(), passage_id=passage_id, holder_id=holder_id, created_at=utcnow()))
+    raise RuntimeError(f"no verification code for passage {passage_id} after 10 attempts")
 
 
 def verification_url(settings: Settings, code: str) -> str:

@@ -1,6 +1,6 @@
 """The same change sent several times at once (a double click, two devices, a retrying
 client): the row it changes is locked while it is checked, so one request does it and the
-others see it done.
+others see it done; what is made on first use (verification codes) is made once.
 
 On PostgreSQL these requests used to run side by side: two PATCHes with the same
 ``If-Match`` both passed the check (the lost update the ETag is there to prevent), two
@@ -92,3 +92,16 @@ def test_one_revocation_of_a_share(app: Flask, client: FlaskClient,
     path = f"/api/v1/me/shares/{created['id']}"
     assert statuses(at_once(app, lambda c: c.delete(path, headers=auth))) == [204] * TIMES
     assert journal_kinds(client, holder["token"], "share.revoked") == 1
+
+
+def test_two_first_cvs_at_once_give_each_item_one_code(app: Flask, client: FlaskClient,
+                                                       holder: dict[str, Any]) -> None:
+    """The items' verification codes are made on first use: two CVs made together both
+    made them, and one answered 500 on the unique constraint."""
+    auth = bearer(holder["token"])
+    answers = at_once(app, lambda c: c.post("/api/v1/me/cvs", headers=auth,
+                                            json={"format": "json-resume"}))
+    assert statuses(answers) == [201] * TIMES
+    documents = [client.get(a.headers["Location"], headers=auth).json for a in answers]
+    codes = [sorted(c["verificationCode"] for c in d["certificates"]) for d in documents]
+    assert codes[0] and all(c == codes[0] for c in codes)
