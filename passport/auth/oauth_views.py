@@ -178,6 +178,7 @@ def callback(provider: str) -> Response:
                 "acr_too_low",
                 f"authentication level {claims.get('acr') or 'unknown'} is below "
                 f"{upstream.settings.min_acr}")
+        lock_for_writing(session())  # SQLite: the write lock (not during the exchange)
         account = login_account(session(), _settings(),
                                 NirVault(_settings()), provider, claims)
     except UpstreamError as exc:

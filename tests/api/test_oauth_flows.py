@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -94,6 +96,26 @@ def test_relogin_reuses_the_account(client: FlaskClient, providers: dict[str, st
     first = me(client, Flow(client, providers["franceconnect"]).tokens("fc-again")["access_token"])
     second = me(client, Flow(client, providers["franceconnect"]).tokens("fc-again")["access_token"])
     assert first["subject"] == second["subject"]
+    with unit_of_work(committed) as db:
+        assert db.scalar(sa.select(sa.func.count()).select_from(Account)) == 1
+
+
+def test_first_logins_at_once_make_one_account(app: Flask, providers: dict[str, str],
+                                              committed: sessionmaker[Session]) -> None:
+    """The same person's first login finishing in two tabs at once: one account (the
+    second creation failed on the unique issuer and subject, a 500)."""
+    set_user(providers["franceconnect"], "fc-twice", pivot())
+    flows = [Flow(app.test_client(), providers["franceconnect"]) for _ in range(2)]
+    callbacks = [flow.login_upstream(flow.start().headers["Location"], "fc-twice")
+                 for flow in flows]
+    barrier = threading.Barrier(len(flows))
+
+    def back(index: int) -> int:
+        barrier.wait()
+        return flows[index].back(callbacks[index]).status_code
+
+    with ThreadPoolExecutor(len(flows)) as pool:
+        assert list(pool.map(back, range(len(flows)))) == [302, 302]
     with unit_of_work(committed) as db:
         assert db.scalar(sa.select(sa.func.count()).select_from(Account)) == 1
 
