@@ -102,6 +102,7 @@ def authorize() -> Response:
         return _resume(server, grant, params, ticket)
 
     state, browser = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    lock_for_writing(session())  # SQLite: the client was read; take the write lock now
     pending = AuthorizationRequest(
         id=state, provider=provider, params=params, nonce=secrets.token_urlsafe(24),
         code_verifier=secrets.token_urlsafe(48), browser_hash=digest(browser),
@@ -164,6 +165,7 @@ def callback(provider: str) -> Response:
                        "Start the login again from the application.")
     params = pending.params
     if "error" in request.args:
+        lock_for_writing(session())
         session().delete(pending)
         session().commit()
         return _to_client(params, "access_denied", f"{provider}: {request.args['error']}")
@@ -184,6 +186,7 @@ def callback(provider: str) -> Response:
     except UpstreamError as exc:
         log.warning("upstream login refused: %s (%s)", exc.code, provider)
         session().rollback()
+        lock_for_writing(session())
         session().delete(pending)
         session().commit()
         return _to_client(params, "access_denied", exc.detail)

@@ -395,12 +395,17 @@ def advisor_holders(db: Session, advisor: Actor) -> list[dict[str, Any]]:
     # Seeing the holder's name in the list is a read too: journaled, once an hour at most
     # per consent and advisor, so that an advisor's screen refreshing does not flood it.
     label = _advisor_label(advisor)
-    recent = set(db.scalars(sa.select(JournalEntry.consent_id).where(
-        JournalEntry.consent_id.in_([c.id for c in consents]),
+    listed = sa.select(JournalEntry.consent_id).where(
         JournalEntry.kind == "advisor.listed", JournalEntry.actor_label == label,
-        JournalEntry.occurred_at > now - LISTED_EVERY))) if consents else set()
+        JournalEntry.occurred_at > now - LISTED_EVERY)
+    recent = set(db.scalars(listed.where(JournalEntry.consent_id.in_(
+        [c.id for c in consents])))) if consents else set()
     for consent in consents:
-        if consent.id not in recent:
+        if consent.id in recent:
+            continue
+        # Checked again with the chain held: two listings at once make one entry.
+        journal.lock_chain(db, consent.holder_id)
+        if db.scalar(listed.where(JournalEntry.consent_id == consent.id).limit(1)) is None:
             journal.append(db, consent.holder_id, "advisor.listed", actor_type="advisor",
                            actor_label=label, consent_id=consent.id)
     return [{"reference": c.reference, "name": holder_name(db, c.holder_id),

@@ -92,6 +92,13 @@ _LAST = (sa.select(JournalEntry.seq, JournalEntry.hash)
 _INSERT = sa.insert(table_of(JournalEntry))
 
 
+def lock_chain(db: Session, holder_id: int) -> None:
+    """Hold the holder's chain until the transaction ends (as `append` does): for a check
+    that decides whether to append (once an hour at most) to see the appends of requests
+    running at the same time."""
+    db.execute(_LOCK, {"holder_id": holder_id})
+
+
 def append(
     db: Session,
     holder_id: int,

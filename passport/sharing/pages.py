@@ -20,7 +20,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from passport.errors import NotFound, RateLimited
 from passport.sharing import service
 from passport.sharing.api import context
-from passport.web.db import session
+from passport.web.db import lock_for_writing, session
 
 bp = Blueprint("share_pages", __name__)
 PARIS = ZoneInfo("Europe/Paris")
@@ -217,6 +217,7 @@ def share_page(token: str) -> Response:
         return Response(status={"missing": 404, "active": 200}.get(status, 410),
                         headers=HEADERS)
     code = request.form.get("code") if request.method == "POST" else None
+    lock_for_writing(db)  # SQLite: a view counts, so the write lock before the share is read
     try:
         visit = _visit(token)
         data = service.revisit(db, context(), token, visit) if visit else None
@@ -254,6 +255,7 @@ def verify_page(code: str | None = None) -> Response:
     if not code:
         return _page("share/verify.html", typed="")
     db = session()
+    lock_for_writing(db)  # SQLite: the attempt is counted and journaled
     try:
         result = service.verify(db, context(), code, user_agent=request.user_agent.string,
                                 client_address=request.remote_addr)

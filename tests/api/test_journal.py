@@ -134,6 +134,23 @@ def test_every_third_party_read_is_journaled(app: Flask, committed: sessionmaker
         assert last.share_id is not None and last.actor_type == "recipient"
 
 
+@pytest.mark.parametrize("path", THIRD_PARTY_READS, ids=[f"{m} {p}" for m, p in THIRD_PARTY_READS])
+def test_third_party_reads_at_once_are_each_answered_and_journaled(
+        app: Flask, committed: sessionmaker[Session], holder: dict[str, Any],
+        walk: dict[Any, Any], path: tuple[str, str]) -> None:
+    """The same read four times at once (a link preview and its reader, two of an
+    advisor's tabs): each answers and each lands in the journal, on SQLite too (a page that
+    read, then wrote after another request's commit, failed: 'database is locked')."""
+    hourly = path == ("GET", "/api/v1/advisor/holders")
+    if hourly:
+        builders.age_entries(committed, holder["holder_id"], "advisor.listed", hours=2)
+    before = len(_third_party_entries(committed, holder["holder_id"]))
+    answers = builders.at_once(app, walk[path])
+    assert [a.status_code for a in answers] == [200] * len(answers)
+    added = len(_third_party_entries(committed, holder["holder_id"])) - before
+    assert added == (1 if hourly else len(answers))
+
+
 def test_the_advisor_list_is_journaled_at_most_hourly(client: FlaskClient,
                                                       committed: sessionmaker[Session],
                                                       holder: dict[str, Any],

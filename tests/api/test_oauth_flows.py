@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from passport.auth.models import Account, Role
 from passport.db import unit_of_work
 from passport.nir import NirVault
+from tests.api.builders import at_once
 from tests.api.fixtures import CERTIFIER
 from tests.flux import PERSON_NIR
 from tests.oauth import Flow, bearer, pivot, query_of, set_user
@@ -98,6 +99,15 @@ def test_relogin_reuses_the_account(client: FlaskClient, providers: dict[str, st
     assert first["subject"] == second["subject"]
     with unit_of_work(committed) as db:
         assert db.scalar(sa.select(sa.func.count()).select_from(Account)) == 1
+
+
+def test_logins_started_at_once_all_go_to_the_provider(app: Flask,
+                                                      providers: dict[str, str]) -> None:
+    """Six people opening the login page at the same moment (on SQLite the start read
+    the client, then wrote after another start's commit: 'database is locked', a 500)."""
+    answers = at_once(app, lambda c: Flow(c, providers["franceconnect"]).start(), times=6)
+    assert [a.status_code for a in answers] == [302] * 6
+    assert all(a.headers["Location"].startswith(providers["franceconnect"]) for a in answers)
 
 
 def test_first_logins_at_once_make_one_account(app: Flask, providers: dict[str, str],

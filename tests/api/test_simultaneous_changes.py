@@ -105,3 +105,18 @@ def test_two_first_cvs_at_once_give_each_item_one_code(app: Flask, client: Flask
     documents = [client.get(a.headers["Location"], headers=auth).json for a in answers]
     codes = [sorted(c["verificationCode"] for c in d["certificates"]) for d in documents]
     assert codes[0] and all(c == codes[0] for c in codes)
+
+
+def test_pages_opened_at_once_count_every_view(app: Flask, client: FlaskClient,
+                                               holder: dict[str, Any]) -> None:
+    """A share page and a verification page opened several times at once (a link preview
+    and its reader, a double click): every view answers and counts.  On SQLite the pages
+    read, then wrote after another view's commit: 'database is locked', a 500."""
+    auth = bearer(holder["token"])
+    created = client.post("/api/v1/me/shares", headers=auth, json={"all_visible": True}).json
+    assert statuses(at_once(app, lambda c: c.get(f"/s/{created['token']}"))) == [200] * TIMES
+    shared = client.get(f"/api/v1/me/shares/{created['id']}", headers=auth).json
+    assert shared["view_count"] == TIMES
+    code = client.get(f"/api/v1/shares/{created['token']}").json["items"][0]["verification"]
+    assert statuses(at_once(app, lambda c: c.get(f"/verifier/{code['code']}"))) == [200] * TIMES
+    assert journal_kinds(client, holder["token"], "item.verified") == TIMES
