@@ -28,7 +28,7 @@ from passport.deposits.service import load_report
 from passport.errors import Conflict, RateLimited
 from passport.jobs import Queue
 from passport.web.blueprint import Blueprint
-from passport.web.db import committing, session, transactional
+from passport.web.db import committing, lock_for_writing, session, transactional
 
 blp = Blueprint("certifier", __name__, url_prefix="/api/v1",
                 description="Certifiers: deposits, processing reports, statistics")
@@ -214,6 +214,7 @@ class DryRun(MethodView):
         with every problem's line and column. No login; rate-limited per address; nothing
         is kept. NIRisation, duplicates and the registry are only checked when filing."""
         settings = _settings()
+        lock_for_writing(session())  # SQLite: the count is read, then written
         wait = ratelimit.hit(
             session(), ratelimit.client_key("validate", request.remote_addr,
                                             settings.nir_hmac_key),

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from passport.auth.clients import add_certifier_client
 from passport.db import unit_of_work
 from passport.deposits.models import Deposit
+from tests.api.builders import at_once
 from tests.api.fixtures import CERTIFIER
 from tests.conftest import DATA
 from tests.flux import NIL, certification, document, passage, titulaire
@@ -408,6 +409,14 @@ def test_dry_run_is_rate_limited(make_app: Any, auth_settings: Any) -> None:
                        ).test_client()
     answers = [limited.post(VALIDATE, data=MIXED, headers=XML).status_code for _ in range(3)]
     assert answers == [200, 200, 429]
+
+
+def test_dry_runs_at_once_are_each_counted(make_app: Any, auth_settings: Any) -> None:
+    """Six validations from one address at once, with room for four: four verdicts and
+    two refusals, whichever finish first (each reads the count, then writes it)."""
+    app = make_app(dataclasses.replace(auth_settings, validate_rate_per_minute=4))
+    answers = at_once(app, lambda c: c.post(VALIDATE, data=MIXED, headers=XML), times=6)
+    assert sorted(a.status_code for a in answers) == [200] * 4 + [429] * 2
 
 
 def test_dry_run_size_limit(make_app: Any, auth_settings: Any) -> None:
