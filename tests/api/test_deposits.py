@@ -404,14 +404,16 @@ def test_dry_run_reports_a_refusal_met_while_positioning_errors(client: FlaskCli
     assert [e["code"] for e in response.json["errors"]] == ["resource_limit"]
 
 
-def test_dry_run_is_rate_limited(make_app: Any, auth_settings: Any) -> None:
+def test_dry_run_is_rate_limited(make_app: Any, auth_settings: Any,
+                                 committed: sessionmaker[Session]) -> None:
     limited = make_app(dataclasses.replace(auth_settings, validate_rate_per_minute=2)
                        ).test_client()
     answers = [limited.post(VALIDATE, data=MIXED, headers=XML).status_code for _ in range(3)]
     assert answers == [200, 200, 429]
 
 
-def test_dry_runs_at_once_are_each_counted(make_app: Any, auth_settings: Any) -> None:
+def test_dry_runs_at_once_are_each_counted(make_app: Any, auth_settings: Any,
+                                           committed: sessionmaker[Session]) -> None:
     """Six validations from one address at once, with room for four: four verdicts and
     two refusals, whichever finish first (each reads the count, then writes it)."""
     app = make_app(dataclasses.replace(auth_settings, validate_rate_per_minute=4))
@@ -419,7 +421,8 @@ def test_dry_runs_at_once_are_each_counted(make_app: Any, auth_settings: Any) ->
     assert sorted(a.status_code for a in answers) == [200] * 4 + [429] * 2
 
 
-def test_dry_run_size_limit(make_app: Any, auth_settings: Any) -> None:
+def test_dry_run_size_limit(make_app: Any, auth_settings: Any,
+                            committed: sessionmaker[Session]) -> None:
     small = make_app(dataclasses.replace(auth_settings, max_upload_bytes=500)).test_client()
     response = small.post(VALIDATE, data=MIXED, headers=XML)
     assert response.status_code == 413
