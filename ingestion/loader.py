@@ -118,8 +118,10 @@ def lock_emitter(session: Session, emitter: str) -> None:
     if session.get_bind().dialect.name != "postgresql":
         return
     digest = hashlib.blake2b(f"passport:emitter:{emitter}".encode(), digest_size=8).digest()
-    session.execute(sa.select(sa.func.pg_advisory_xact_lock(
-        int.from_bytes(digest, "big", signed=True))))
+    key = int.from_bytes(digest, "big", signed=True)
+    if not session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(key))):
+        log.info("waiting for another load of emitter %s to end", emitter)
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
 
 
 def check_header(session: Session, header: FluxHeader, submitted_by: str | None = None) -> None:
