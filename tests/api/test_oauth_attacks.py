@@ -296,14 +296,19 @@ def test_missing_acr_is_below_any_minimum(client: FlaskClient, providers: dict[s
     assert Flow(client, providers["franceconnect"]).run("fc-noacr")["error"] == "access_denied"
 
 
+def resume_path(client: FlaskClient, providers: dict[str, str], sub: str) -> str:
+    """A login up to its ticket: the path that resumes the client's request."""
+    set_user(providers["franceconnect"], sub, pivot())
+    flow = Flow(client, providers["franceconnect"])
+    started = flow.start()
+    callback = flow.back(flow.login_upstream(started.headers["Location"], sub))
+    return path_of(callback.headers["Location"])
+
+
 def test_login_ticket_cannot_be_reused_or_moved(
     app: Flask, client: FlaskClient, providers: dict[str, str]
 ) -> None:
-    set_user(providers["franceconnect"], "fc-ticket", pivot())
-    flow = Flow(client, providers["franceconnect"])
-    started = flow.start()
-    callback = flow.back(flow.login_upstream(started.headers["Location"], "fc-ticket"))
-    resume = path_of(callback.headers["Location"])
+    resume = resume_path(client, providers, "fc-ticket")
     other_browser = app.test_client().get(resume)
     assert other_browser.status_code == 400
     assert other_browser.json["code"] == "invalid_login_ticket"
@@ -320,11 +325,7 @@ def test_a_login_ticket_sent_twice_at_once_gives_one_code(
 ) -> None:
     from passport.auth.oauth_views import COOKIE
 
-    set_user(providers["franceconnect"], "fc-ticket-race", pivot())
-    flow = Flow(client, providers["franceconnect"])
-    started = flow.start()
-    callback = flow.back(flow.login_upstream(started.headers["Location"], "fc-ticket-race"))
-    resume = path_of(callback.headers["Location"])
+    resume = resume_path(client, providers, "fc-ticket-race")
     cookie = client.get_cookie(COOKIE, path="/oauth")
     assert cookie is not None
 

@@ -33,13 +33,18 @@ def journal_kinds(client: FlaskClient, token: str, kind: str) -> int:
     return len(entries)
 
 
-def test_one_patch_wins_for_one_etag(app: Flask, client: FlaskClient,
-                                     holder: dict[str, Any]) -> None:
-    auth = bearer(holder["token"])
+def a_declaration(client: FlaskClient, auth: dict[str, str]) -> tuple[str, str]:
+    """A new declaration's path and ETag."""
     created = client.post("/api/v1/me/declarations", headers=auth,
                           json={"kind": "competence", "title": "Soudure"})
     path = f"/api/v1/me/declarations/{created.json['id']}"
-    etag = client.get(path, headers=auth).headers["ETag"]
+    return path, client.get(path, headers=auth).headers["ETag"]
+
+
+def test_one_patch_wins_for_one_etag(app: Flask, client: FlaskClient,
+                                     holder: dict[str, Any]) -> None:
+    auth = bearer(holder["token"])
+    path, etag = a_declaration(client, auth)
     titles = iter(f"Soudure {n}" for n in range(TIMES))
     answers = at_once(app, lambda c: c.patch(path, json={"title": next(titles)},
                                              headers={**auth, "If-Match": etag}))
@@ -52,10 +57,7 @@ def test_one_patch_wins_for_one_etag(app: Flask, client: FlaskClient,
 def test_one_delete_for_one_declaration(app: Flask, client: FlaskClient,
                                         holder: dict[str, Any]) -> None:
     auth = bearer(holder["token"])
-    created = client.post("/api/v1/me/declarations", headers=auth,
-                          json={"kind": "competence", "title": "Soudure"})
-    path = f"/api/v1/me/declarations/{created.json['id']}"
-    etag = client.get(path, headers=auth).headers["ETag"]
+    path, etag = a_declaration(client, auth)
     answers = at_once(app, lambda c: c.delete(path, headers={**auth, "If-Match": etag}))
     assert statuses(answers) == [204] + [404] * (TIMES - 1)
     assert journal_kinds(client, holder["token"], "declaration.deleted") == 1
