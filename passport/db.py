@@ -7,7 +7,7 @@ Entry points (an HTTP request, a CLI command, a job) own the transaction through
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
@@ -165,6 +165,19 @@ def insert_missing(session: Session, table: sa.Table, *keys: str) -> Any:
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert(table).on_conflict_do_nothing(index_elements=elements)
+
+
+def read_or_insert(session: Session, query: Any, insert: Callable[[], Any], *,
+                   what: str, attempts: int = 10) -> Any:
+    """What ``query`` reads, inserted first when missing: ``insert()`` gives an
+    `insert_missing` statement, so that a row another transaction made meanwhile (the
+    same first use twice at once, or by chance the same random value) is left alone and
+    read back; a fresh ``insert()`` per attempt draws new random values."""
+    for _attempt in range(attempts):
+        if (found := session.scalar(query)) is not None:
+            return found
+        session.execute(insert())
+    raise RuntimeError(f"{what}: still missing after {attempts} inserts")
 
 
 def table_of(model: type[Any]) -> sa.Table:

@@ -18,7 +18,7 @@ from ingestion.normalize import match_key
 from passport.auth.models import Account, Role
 from passport.auth.upstream import UpstreamError
 from passport.config import Settings
-from passport.db import insert_missing, table_of, utcnow
+from passport.db import insert_missing, read_or_insert, table_of, utcnow
 from passport.holders.service import holder_ids
 from passport.nir import NirVault
 
@@ -101,9 +101,6 @@ def login_account(session: Session, settings: Settings, vault: NirVault, provide
                   claims: dict[str, Any]) -> Account:
     """The account of an upstream identity, created or refreshed (and linked, for holders)."""
     upstream = settings.franceconnect if provider == "franceconnect" else settings.proconnect
-    find = sa.select(Account).where(Account.issuer == upstream.issuer,
-                                    Account.subject == claims["sub"])
-    account = session.scalar(find)
     if provider == "franceconnect":
         role = Role.HOLDER
         name = " ".join(filter(None, [(claims.get("given_name") or "").split(" ")[0],
@@ -118,14 +115,15 @@ def login_account(session: Session, settings: Settings, vault: NirVault, provide
             raise UpstreamError("identity_incomplete",
                                 "ProConnect sent no organisation SIRET for this advisor")
         name = " ".join(filter(None, [claims.get("given_name"), claims.get("usual_name")]))
-    if account is None:
-        # A first login finishing in two tabs at once: one account (the insert leaves the
-        # other's row alone; both then read it).
-        session.execute(insert_missing(session, table_of(Account), "issuer", "subject").values(
+    # A first login finishing in two tabs at once: one account (the insert leaves the
+    # other's row alone; both then read it).
+    account: Account = read_or_insert(
+        session, sa.select(Account).where(Account.issuer == upstream.issuer,
+                                          Account.subject == claims["sub"]),
+        lambda: insert_missing(session, table_of(Account), "issuer", "subject").values(
             public_id=str(uuid.uuid4()), role=role, issuer=upstream.issuer,
-            subject=claims["sub"], created_at=utcnow()))
-        account = session.scalar(find)
-        assert account is not None
+            subject=claims["sub"], created_at=utcnow()),
+        what=f"account of {provider} subject")
     if account.role is not role:
         # An analyst removed from the allow-list becomes an advisor again, and vice versa.
         account.role = role

@@ -17,7 +17,7 @@ import hashlib
 import secrets
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from joserfc import jwt
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from passport.auth.keys import ALGORITHM, KeyRing
 from passport.config import Settings
 from passport.credentials.models import StatusEntry
-from passport.db import insert_missing, table_of, utcnow
+from passport.db import insert_missing, read_or_insert, table_of, utcnow
 from passport.errors import Conflict, NotFound
 from passport.records import service as records
 from passport.records.models import Passage
@@ -60,10 +60,8 @@ def status_entry(db: Session, passage_id: int) -> StatusEntry:
     row another transaction made alone (for this item, or by chance at the same index),
     and the entry is read back.
     """
-    query = sa.select(StatusEntry).where(StatusEntry.passage_id == passage_id)
-    for _attempt in range(10):
-        if (found := db.scalar(query)) is not None:
-            return found
+
+    def allocate() -> Any:
         list_id = db.scalar(sa.select(sa.func.max(StatusEntry.list_id))) or 1
         used = db.scalar(sa.select(sa.func.count()).where(StatusEntry.list_id == list_id)) or 0
         if used >= LIST_FILL:
@@ -72,9 +70,12 @@ def status_entry(db: Session, passage_id: int) -> StatusEntry:
                                .where(StatusEntry.list_id == list_id)))
         while (index := secrets.randbelow(LIST_SIZE)) in taken:
             pass
-        db.execute(insert_missing(db, table_of(StatusEntry)).values(
-            passage_id=passage_id, list_id=list_id, index=index, created_at=utcnow()))
-    raise RuntimeError(f"no status list entry for passage {passage_id} after 10 attempts")
+        return insert_missing(db, table_of(StatusEntry)).values(
+            passage_id=passage_id, list_id=list_id, index=index, created_at=utcnow())
+
+    return cast(StatusEntry, read_or_insert(
+        db, sa.select(StatusEntry).where(StatusEntry.passage_id == passage_id), allocate,
+        what=f"status list entry of passage {passage_id}"))
 
 
 def _sign(settings: Settings, keys: KeyRing, subject: str, credential: dict[str, Any],

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from passport.auth.keys import ALGORITHM, KeyRing
 from passport.config import Settings
-from passport.db import insert_missing, table_of, utcnow
+from passport.db import insert_missing, read_or_insert, table_of, utcnow
 from passport.sharing.models import VerificationCode
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -58,13 +58,11 @@ def code_for(db: Session, passage_id: int, holder_id: int) -> str:
     one: the insert leaves a row another transaction made alone (for this item, or by
     chance with the same code) and the code is read back.
     """
-    query = sa.select(VerificationCode.code).where(VerificationCode.passage_id == passage_id)
-    for _attempt in range(10):
-        if found := db.scalar(query):
-            return found
-        db.execute(insert_missing(db, table_of(VerificationCode)).values(
-            code=new_code(), passage_id=passage_id, holder_id=holder_id, created_at=utcnow()))
-    raise RuntimeError(f"no verification code for passage {passage_id} after 10 attempts")
+    return str(read_or_insert(
+        db, sa.select(VerificationCode.code).where(VerificationCode.passage_id == passage_id),
+        lambda: insert_missing(db, table_of(VerificationCode)).values(
+            code=new_code(), passage_id=passage_id, holder_id=holder_id, created_at=utcnow()),
+        what=f"verification code of passage {passage_id}"))
 
 
 def verification_url(settings: Settings, code: str) -> str:
