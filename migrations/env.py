@@ -69,10 +69,34 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
         transaction_per_migration=True,
         render_item=_render_item,
     )
+    if is_postgres:
+        _migrate(connection)
+        return
+    # A batch operation rebuilds the table (copy, drop, rename); with foreign keys enforced
+    # the drop fails while other tables' rows point at it. The pragma only takes effect
+    # outside a transaction; the keys are checked once all is done.
+    _sqlite_foreign_keys(connection, False)
+    try:
+        _migrate(connection)
+    finally:
+        _sqlite_foreign_keys(connection, True)
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    connection.commit()
+    if broken:
+        raise RuntimeError(f"foreign keys broken by the migration: {broken[:5]}")
+
+
+def _migrate(connection) -> None:  # type: ignore[no-untyped-def]
     with context.begin_transaction():
         context.run_migrations()
     if connection.in_transaction():
         connection.commit()
+
+
+def _sqlite_foreign_keys(connection, on: bool) -> None:  # type: ignore[no-untyped-def]
+    if connection.in_transaction():  # nothing of the migrations' (each commits its own)
+        connection.rollback()
+    connection.connection.driver_connection.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
 
 
 if context.is_offline_mode():

@@ -74,13 +74,14 @@ class Deposits(MethodView):
     @blp.doc(requestBody=UPLOAD_BODY)
     @blp.response(202, schemas.DepositSchema, description="Received: the acknowledgment")
     @blp.alt_response(200, schema=schemas.DepositSchema,
-                      description="These bytes were already received from you")
+                      description="These bytes were already received from you (and not rejected)")
     @blp.alt_response(413, description="Over PASSPORT_MAX_UPLOAD_BYTES (inflated, with gzip)")
     @blp.alt_response(415, description="Not application/xml nor multipart/form-data")
     def post(self) -> tuple[Deposit, int, dict[str, str]]:
         """File a flux. The body is streamed to storage and hashed; the answer is the
         acknowledgment of receipt (``RECU``) at once, and processing runs as a job. The
-        same bytes sent again by the same emitter return the existing deposit."""
+        same bytes sent again by the same emitter return the existing deposit, unless it
+        was rejected: then they are a new deposit, processed again."""
         settings = _settings()
         bcr = current_actor().certifier_bcr
         received = upload.receive(request, settings.storage_dir / "flux",
@@ -108,8 +109,9 @@ class Deposits(MethodView):
 
 
 def _existing(bcr: str | None, sha256: str) -> Deposit | None:
-    return session().scalar(sa.select(Deposit).where(Deposit.submitted_by == bcr,
-                                                     Deposit.sha256 == sha256))
+    return session().scalar(sa.select(Deposit).where(
+        Deposit.submitted_by == bcr, Deposit.sha256 == sha256,
+        Deposit.status != DepositStatus.REJETE))
 
 
 def _location(deposit: Deposit) -> str:

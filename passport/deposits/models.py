@@ -65,8 +65,12 @@ class Deposit(Base):
     finished_at: Mapped[dt.datetime | None]
 
     __table_args__ = (
-        # The same bytes from the same uploader are one deposit (NULL: the command line).
-        sa.UniqueConstraint("submitted_by", "sha256"),
+        # The same bytes from the same uploader are one deposit (NULL: the command line),
+        # until it is rejected: a file sent again after a rejection is processed again
+        # (the registry may have been completed, the stored copy lost).
+        sa.Index("uq_deposits_submitted_by_sha256", "submitted_by", "sha256", unique=True,
+                 sqlite_where=sa.text("status != 'REJETE'"),
+                 postgresql_where=sa.text("status != 'REJETE'")),
     )
 
 

@@ -121,6 +121,30 @@ def test_the_same_bytes_again_are_the_same_deposit(client: FlaskClient,
     assert listed["total"] == 1
 
 
+def test_a_file_rejected_can_be_sent_again(client: FlaskClient, certifier: dict[str, str],
+                                           committed: sessionmaker[Session]) -> None:
+    """A rejection can come from outside the bytes (here a mandate the operator had not
+    recorded yet): the same bytes sent again are a new deposit, processed again; the
+    rejected one keeps its report. Sent again once processed, they are that deposit."""
+    from passport.certifiers.service import add_certifier, add_mandate
+
+    with unit_of_work(committed) as db:
+        add_certifier(db, "CERT0001", ["CTR-0001"], "Institut", None)
+    depositor = certifier["depositor"]
+    data = document([passage("R-1")], id_flux="r-1", emitter="DEPO0001")
+    first = wait_final(client, depositor, file(client, depositor, data).json["id"])
+    assert (first["status"], first["error_code"]) == ("REJETE", "mandat_absent")
+    with unit_of_work(committed) as db:
+        add_mandate(db, "DEPO0001", "CERT0001")
+    again = file(client, depositor, data)
+    assert again.status_code == 202 and again.json["id"] != first["id"]
+    assert wait_final(client, depositor, again.json["id"])["status"] == "TRAITE"
+    old = client.get(f"{DEPOSITS}/{first['id']}/report", headers=bearer(depositor)).json
+    assert old["status"] == "REJETE" and old["errors"][0]["code"] == "mandat_absent"
+    third = file(client, depositor, data)
+    assert third.status_code == 200 and third.json["id"] == again.json["id"]
+
+
 def test_multipart_and_gzip(client: FlaskClient, certifier: dict[str, str]) -> None:
     data = document([passage("MP-1")], id_flux="multipart-1")
     response = client.post(DEPOSITS, headers=bearer(certifier["own"]),

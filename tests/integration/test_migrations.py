@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 
@@ -69,3 +70,35 @@ def test_reports_stored_whole_become_parts_and_back(blank_database_url: str) -> 
     finally:
         engine.dispose()
 
+
+
+def test_a_rejected_deposit_leaves_its_bytes_free(blank_database_url: str) -> None:
+    """0015 rebuilds `deposits` (on SQLite, with reports pointing at its rows): after it,
+    the same bytes from the same uploader are one deposit at a time except rejected ones."""
+    url = blank_database_url
+    upgrade(url, "0014")
+    deposits = Deposit.__table__
+    engine = make_engine(url)
+
+    def add(conn: sa.Connection, status: DepositStatus) -> int:
+        return conn.execute(sa.insert(deposits).values(
+            file_name="f.xml", sha256="1" * 64, size_bytes=1, submitted_by="CERT0001",
+            status=status).returning(deposits.c.id)).scalar_one()
+
+    try:
+        with engine.begin() as conn:
+            rejected = add(conn, DepositStatus.REJETE)
+            conn.execute(sa.insert(DepositReportPart.__table__).values(
+                deposit_id=rejected, seq=0, data=b"x"))
+        upgrade(url)
+        with engine.begin() as conn:
+            assert conn.execute(sa.select(deposits.c.id)).scalars().all() == [rejected]
+            add(conn, DepositStatus.REJETE)
+            add(conn, DepositStatus.RECU)
+        for status in (DepositStatus.RECU, DepositStatus.TRAITE):
+            with engine.begin() as conn, pytest.raises(sa.exc.IntegrityError):
+                add(conn, status)
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(deposits)).scalar() == 3
+    finally:
+        engine.dispose()
