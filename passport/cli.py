@@ -667,6 +667,22 @@ def journal_purge(cli: CliContext, months: int | None, dry_run: bool) -> None:
               f"from {result.holders} journals")
 
 
+# -- clean-up ---------------------------------------------------------------------------
+@main.command("cleanup")
+@click.option("--dry-run", is_flag=True, help="Count what would go, delete nothing.")
+@pass_cli
+def cleanup(cli: CliContext, dry_run: bool) -> None:
+    """Remove what stopped serving: abandoned logins, ended logins' tokens, used and
+    expired codes, consent codes never typed, received files past
+    PASSPORT_FLUX_FILE_RETENTION_DAYS (deposits and reports stay), interrupted uploads."""
+    from passport.cleanup import run
+
+    swept = run(cli.sessions, cli.settings, dry_run=dry_run)
+    verb = "would be removed" if dry_run else "removed"
+    for kind in swept:
+        err.print(f"{kind.count:>8} {kind.label} {verb}")
+
+
 # -- development ------------------------------------------------------------------------
 @main.group()
 def dev() -> None:

@@ -201,6 +201,9 @@ class Settings:
     verify_rate_per_minute: int = 30
     #: Journal entries older than this are purged by ``passport journal purge``.
     journal_retention_months: int = 12
+    #: Received flux files are deleted this many days after their processing ended, by
+    #: ``passport cleanup`` (0: kept); their deposits and reports stay.
+    flux_file_retention_days: int = 30
     # -- deposit jobs ----------------------------------------------------------------
     #: Celery broker (``redis://…``); None: the web process runs jobs in its own pool.
     celery_broker_url: str | None = None
@@ -278,6 +281,7 @@ class Settings:
             proxy_fix=_int(environ, "PASSPORT_PROXY_FIX", 0),
             verify_rate_per_minute=_int(environ, "PASSPORT_VERIFY_RATE_PER_MINUTE", 30),
             journal_retention_months=_int(environ, "PASSPORT_JOURNAL_RETENTION_MONTHS", 12),
+            flux_file_retention_days=_int(environ, "PASSPORT_FLUX_FILE_RETENTION_DAYS", 30),
             celery_broker_url=environ.get("PASSPORT_CELERY_BROKER_URL") or None,
             worker_threads=_int(environ, "PASSPORT_WORKER_THREADS", 2),
             job_lease_seconds=_int(environ, "PASSPORT_JOB_LEASE_SECONDS", 300),
@@ -349,6 +353,8 @@ class Settings:
                                      "production (disclosure control)")
         if not 1 <= self.journal_retention_months <= 120:
             raise ConfigurationError("PASSPORT_JOURNAL_RETENTION_MONTHS must be 1 to 120")
+        if not 0 <= self.flux_file_retention_days <= 3650:
+            raise ConfigurationError("PASSPORT_FLUX_FILE_RETENTION_DAYS must be 0 to 3650")
         if self.nir_encryption_key_id not in self.nir_encryption_keys:
             raise ConfigurationError("current NIR encryption key id has no key")
         for kid, key in self.nir_encryption_keys.items():

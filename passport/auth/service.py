@@ -7,10 +7,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from passport.auth.access import Actor
-from passport.auth.models import OAuthClient, RefreshToken
+from passport.auth.models import (
+    AuthorizationCode,
+    AuthorizationRequest,
+    OAuthClient,
+    RefreshToken,
+    RevokedAccessToken,
+)
+from passport.cleanup import Leftovers
 from passport.db import utcnow
 from passport.errors import NotFound
 
@@ -96,3 +103,29 @@ def end_session(db: Session, actor: Actor, session_id: str) -> None:
                RefreshToken.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
+
+
+def leftovers(before: dt.datetime) -> list[Leftovers]:
+    """What of the logins stopped serving before ``before`` (`passport.cleanup`).
+
+    A login (refresh-token family) goes once none of its tokens is usable and none was
+    used, rotated or revoked since; until then its rotated tokens are what tells a stolen
+    one's reuse. A code goes once it expired and the login it gave goes (a replayed code
+    revokes it while it is kept).
+    """
+    token, other = RefreshToken, aliased(RefreshToken)
+    kept = sa.select(other.family).where(sa.or_(
+        sa.and_(other.revoked_at.is_(None), other.rotated_at.is_(None),
+                other.expires_at > before),
+        other.rotated_at > before, other.revoked_at > before))
+    code = AuthorizationCode
+    return [
+        Leftovers("login requests never finished", AuthorizationRequest.id,
+                  AuthorizationRequest.expires_at < before),
+        Leftovers("refresh tokens of ended logins", token.id, token.family.not_in(kept)),
+        Leftovers("authorization codes", code.code_hash, sa.and_(
+            code.expires_at < before,
+            ~sa.exists().where(token.code_hash == code.code_hash, token.family.in_(kept)))),
+        Leftovers("revoked access tokens since expired", RevokedAccessToken.jti,
+                  RevokedAccessToken.expires_at < before),
+    ]

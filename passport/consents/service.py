@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from passport import ratelimit
 from passport.auth.access import Actor
 from passport.auth.models import Role
+from passport.cleanup import Leftovers
 from passport.consents.models import Consent, ConsentReceipt, ConsentRequest
 from passport.db import utcnow
 from passport.errors import InvalidInput, NotFound, RateLimited
@@ -453,3 +454,10 @@ def journal_read(db: Session, advisor: Actor, consent: Consent, details: dict[st
     """Put an advisor's read of the holder's data under this consent in their journal."""
     journal.append(db, consent.holder_id, "advisor.read", actor_type="advisor",
                    actor_label=_advisor_label(advisor), consent_id=consent.id, details=details)
+
+
+def leftovers(before: dt.datetime) -> list[Leftovers]:
+    """Codes holders made and no advisor typed, expired before ``before``
+    (`passport.cleanup`); a request an advisor redeemed stays, whatever its state."""
+    return [Leftovers("consent codes never used", ConsentRequest.id, sa.and_(
+        ConsentRequest.status == "code", ConsentRequest.code_expires_at < before))]

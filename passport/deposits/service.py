@@ -35,6 +35,7 @@ from ingestion.pipeline import Source
 from ingestion.report import Report
 from ingestion.validate import positioned
 from passport.db import unit_of_work, utcnow
+from passport.deposits import upload
 from passport.deposits.models import Deposit, DepositReport, DepositStat, DepositStatus
 from passport.holders.service import discard_unused
 from passport.nir import NirVault
@@ -350,3 +351,37 @@ def load_report(session: Session, deposit_id: int) -> Report | None:
     bind = session.get_bind()
     assert isinstance(bind, sa.Engine)
     return Report.stored(stored.summary, StoredParts(bind, deposit_id))
+
+
+def forget_files(factory: sessionmaker[Session], before: dt.datetime, *,
+                 dry_run: bool = False, batch: int = 500) -> int:
+    """Delete the stored copies of the files whose processing ended before ``before`` (the
+    deposits and their reports stay); how many files went (or would go). A copy another
+    deposit still needs (the same bytes received again, from another uploader or after a
+    rejection) stays until that one is done with it too."""
+    final = [s for s in DepositStatus if s.is_final]
+    done = sa.and_(Deposit.status.in_(final), Deposit.finished_at < before,
+                   Deposit.storage_path.is_not(None))
+    removed = 0
+    after = 0
+    seen: set[str] = set()  # dry run: a copy shared by deposits of different batches
+    while True:
+        with unit_of_work(factory) as session:
+            rows = session.execute(
+                sa.select(Deposit.id, Deposit.storage_path).where(done, Deposit.id > after)
+                .order_by(Deposit.id).limit(batch)).all()
+            if not rows:
+                return removed
+            after = rows[-1].id
+            ids = [row.id for row in rows]
+            paths = {row.storage_path for row in rows}
+            needed = set(session.scalars(sa.select(Deposit.storage_path).where(
+                Deposit.storage_path.in_(paths), Deposit.id.not_in(ids),
+                sa.not_(done))))
+            if dry_run:
+                removed += sum(1 for path in paths - needed - seen if Path(path).exists())
+                seen |= paths
+                continue
+            session.execute(sa.update(Deposit).where(Deposit.id.in_(ids))
+                            .values(storage_path=None))
+            removed += sum(upload.remove_stored(Path(path), before) for path in paths - needed)

@@ -5,9 +5,12 @@ reports, and the public dry-run validator."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import gzip
 import io
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +21,7 @@ from lxml import etree
 from sqlalchemy.orm import Session, sessionmaker
 
 from passport.auth.clients import add_certifier_client
-from passport.db import unit_of_work
+from passport.db import unit_of_work, utcnow
 from passport.deposits.models import Deposit
 from tests.api.builders import at_once
 from tests.api.fixtures import CERTIFIER
@@ -143,6 +146,108 @@ def test_a_file_rejected_can_be_sent_again(client: FlaskClient, certifier: dict[
     assert old["status"] == "REJETE" and old["errors"][0]["code"] == "mandat_absent"
     third = file(client, depositor, data)
     assert third.status_code == 200 and third.json["id"] == again.json["id"]
+
+
+def test_received_files_are_deleted_after_their_retention(
+        client: FlaskClient, certifier: dict[str, str], committed: sessionmaker[Session]) -> None:
+    """`passport cleanup` deletes a received file once its processing ended more than
+    PASSPORT_FLUX_FILE_RETENTION_DAYS ago; the deposit and its report stay. A copy that a
+    deposit processed since still needs (the same bytes, another uploader) stays."""
+    from passport import cleanup
+
+    settings = client.application.config["PASSPORT_SETTINGS"]
+    own, stranger = certifier["own"], certifier["stranger"]
+    old = wait_final(client, own, file(client, own, MIXED).json["id"])
+    shared = document([passage("S-1")], id_flux="s-1")
+    first = wait_final(client, own, file(client, own, shared).json["id"])
+    late = wait_final(client, stranger, file(client, stranger, shared).json["id"])
+    assert (first["status"], late["status"]) == ("TRAITE", "REJETE")  # not its emitter
+
+    def stored(deposit_id: int) -> Path | None:
+        with unit_of_work(committed) as db:
+            deposit = db.get(Deposit, deposit_id)
+            assert deposit is not None
+            return Path(deposit.storage_path) if deposit.storage_path else None
+
+    paths = {d["id"]: stored(d["id"]) for d in (old, first, late)}
+    assert paths[first["id"]] == paths[late["id"]] and all(p and p.exists() for p in paths.values())
+    # The first two were processed 40 days ago (and their copies written then).
+    forty_days_ago = utcnow() - dt.timedelta(days=40)
+    with unit_of_work(committed) as db:
+        db.execute(sa.update(Deposit).where(Deposit.id.in_([old["id"], first["id"]]))
+                   .values(received_at=forty_days_ago, finished_at=forty_days_ago))
+    for path in paths.values():
+        assert path is not None
+        os.utime(path, (forty_days_ago.timestamp(),) * 2)
+
+    def run(**options: Any) -> int:
+        swept = {k.label: k.count for k in cleanup.run(committed, settings, **options)}
+        return next(count for label, count in swept.items() if label.startswith("received"))
+
+    assert run(dry_run=True) == 1 and paths[old["id"]].exists()  # type: ignore[union-attr]
+    assert run() == 1
+    assert not paths[old["id"]].exists()  # type: ignore[union-attr]
+    assert paths[first["id"]].exists()  # type: ignore[union-attr]
+    assert stored(old["id"]) is None and stored(first["id"]) is None
+    assert stored(late["id"]) == paths[late["id"]]
+    report = client.get(f"{DEPOSITS}/{old['id']}/report", headers={
+        **bearer(own), "Accept": "application/xml"})
+    assert report.status_code == 200 and etree.fromstring(report.data).findtext("idFlux") == "mixed-1"
+    assert client.get(f"{DEPOSITS}/{old['id']}", headers=bearer(own)).json["status"] == (
+        "TRAITE_AVEC_ERREURS")
+    # Once the deposit that still needed it is old enough too, the shared copy goes.
+    with unit_of_work(committed) as db:
+        db.execute(sa.update(Deposit).where(Deposit.id == late["id"])
+                   .values(finished_at=forty_days_ago))
+    assert run(now=utcnow()) == 1 and not paths[first["id"]].exists()  # type: ignore[union-attr]
+    assert run() == 0
+    # Sent again afterwards, the same bytes are stored anew: a deposit, processed.
+    again = file(client, stranger, shared)
+    assert again.status_code == 202
+    assert wait_final(client, stranger, again.json["id"])["error_code"] == "emetteur_different"
+
+
+def test_a_file_received_again_while_its_copy_is_removed_stays(tmp_path: Path) -> None:
+    """An upload of the same bytes replaces the stored copy before its deposit is
+    recorded: the removal sees a copy newer than its deadline and puts it back."""
+    from passport.deposits.upload import remove_stored
+
+    path = tmp_path / "ab" / "ab12.xml"
+    path.parent.mkdir()
+    path.write_bytes(b"<flux/>")
+    deadline = utcnow() - dt.timedelta(days=30)
+    assert remove_stored(path, deadline) is False and path.read_bytes() == b"<flux/>"
+    os.utime(path, ((deadline - dt.timedelta(days=1)).timestamp(),) * 2)
+    assert remove_stored(path, deadline) is True and not path.exists()
+    assert remove_stored(path, deadline) is False
+    assert list(path.parent.iterdir()) == []
+
+
+def test_temporaries_of_killed_processes_are_removed(
+        app: Flask, committed: sessionmaker[Session]) -> None:
+    """A partial upload, a copy moved aside for removal, a dry run's scratch directory:
+    a day untouched, they are a killed process's and go; younger ones may be in use."""
+    from passport import cleanup
+
+    settings = app.config["PASSPORT_SETTINGS"]
+    flux, scratch = settings.storage_dir / "flux", settings.storage_dir / "scratch"
+    (flux / "ab").mkdir(parents=True)
+    (scratch / "validate-x1").mkdir(parents=True)
+    (scratch / "validate-x1" / "f.xml").write_bytes(b"<x/>")
+    old = [flux / ".upload-1.part", flux / "ab" / ".removing-1", scratch / "validate-x1"]
+    young = [flux / ".upload-2.part", scratch / "validate-x2"]
+    kept = flux / "ab" / "ab12.xml"  # a stored copy: only its deposit's retention counts
+    for path in [*old[:2], young[0], kept]:
+        path.write_bytes(b"<x/>")
+    young[1].mkdir()
+    two_days_ago = (utcnow() - dt.timedelta(days=2)).timestamp()
+    for path in [*old, kept]:
+        os.utime(path, (two_days_ago, two_days_ago))
+    label = "temporary files of interrupted uploads and validations"
+    counted = {k.label: k.count for k in cleanup.run(committed, settings, dry_run=True)}
+    assert counted[label] == 3 and all(p.exists() for p in old)
+    assert {k.label: k.count for k in cleanup.run(committed, settings)}[label] == 3
+    assert not any(p.exists() for p in old) and all(p.exists() for p in [*young, kept])
 
 
 def test_multipart_and_gzip(client: FlaskClient, certifier: dict[str, str]) -> None:

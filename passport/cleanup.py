@@ -1,0 +1,98 @@
+"""What has stopped serving, removed (``passport cleanup``, daily).
+
+Logins, codes and tokens are kept while they can still be used or give a replay away, then
+`GRACE` longer (a recent trail for support); received flux files are kept
+``PASSPORT_FLUX_FILE_RETENTION_DAYS`` after their processing ended (their deposits and
+reports stay). The domains say what is left over (`Leftovers`); this module counts or
+deletes it, in batches each committed on its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.orm import QueryableAttribute, Session, sessionmaker
+
+from passport.config import Settings
+from passport.db import unit_of_work, utcnow
+
+#: How long a login request, code, token or consent code is kept once it stopped serving.
+GRACE = dt.timedelta(days=7)
+
+#: A temporary file untouched this long belongs to no running upload or validation.
+TEMPORARIES_FOR = dt.timedelta(days=1)
+
+#: Rows deleted per transaction.
+BATCH = 5000
+
+
+@dataclasses.dataclass(frozen=True)
+class Leftovers:
+    """Rows of one kind that stopped serving: ``key`` is their primary key column."""
+
+    label: str
+    key: QueryableAttribute[Any]
+    where: sa.ColumnElement[bool]
+
+    @property
+    def table(self) -> sa.Table:
+        return cast("sa.Table", self.key.class_.__table__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Swept:
+    label: str
+    count: int
+
+
+def kinds(now: dt.datetime) -> list[Leftovers]:
+    """Every kind of leftover row; each condition stands alone (a dry run counts each
+    before any other went)."""
+    from passport.auth.service import leftovers as auth_leftovers
+    from passport.consents.service import leftovers as consent_leftovers
+
+    return [*auth_leftovers(now - GRACE), *consent_leftovers(now - GRACE)]
+
+
+def run(sessions: sessionmaker[Session], settings: Settings, *, dry_run: bool = False,
+        now: dt.datetime | None = None) -> list[Swept]:
+    """Count (``dry_run``) or remove every kind of leftover; what each had."""
+    from passport.deposits import upload
+    from passport.deposits.service import forget_files
+
+    now = now or utcnow()
+    done = [Swept(kind.label, (count if dry_run else delete)(sessions, kind))
+            for kind in kinds(now)]
+    if settings.flux_file_retention_days:
+        before = now - dt.timedelta(days=settings.flux_file_retention_days)
+        done.append(Swept(f"received files processed before {before:%Y-%m-%d}",
+                          forget_files(sessions, before, dry_run=dry_run)))
+    stale = upload.leftover_temporaries(settings.storage_dir, now - TEMPORARIES_FOR)
+    if not dry_run:
+        for path in stale:
+            upload.remove_temporary(path)
+    done.append(Swept("temporary files of interrupted uploads and validations", len(stale)))
+    return done
+
+
+def count(sessions: sessionmaker[Session], kind: Leftovers) -> int:
+    with unit_of_work(sessions) as db:
+        return db.scalar(sa.select(sa.func.count()).select_from(kind.table)
+                         .where(kind.where)) or 0
+
+
+def delete(sessions: sessionmaker[Session], kind: Leftovers) -> int:
+    deleted = 0
+    while True:
+        with unit_of_work(sessions) as db:
+            # Not correlated: the batch is chosen from the table the statement deletes in.
+            batch = (sa.select(kind.key).where(kind.where).limit(BATCH).correlate(None)
+                     .scalar_subquery())
+            result = db.execute(sa.delete(kind.table).where(kind.key.in_(batch)))
+            gone = result.rowcount  # type: ignore[attr-defined]
+        deleted += gone
+        if gone < BATCH:
+            return deleted
