@@ -77,6 +77,8 @@ class Deposits(MethodView):
                       description="These bytes were already received from you (and not rejected)")
     @blp.alt_response(413, description="Over PASSPORT_MAX_UPLOAD_BYTES (inflated, with gzip)")
     @blp.alt_response(415, description="Not application/xml nor multipart/form-data")
+    @blp.alt_response(503, description="Storage failed (full, unavailable): send it again "
+                      "later (`storage_unavailable`, `Retry-After`)")
     def post(self) -> tuple[Deposit, int, dict[str, str]]:
         """File a flux. The body is streamed to storage and hashed; the answer is the
         acknowledgment of receipt (``RECU``) at once, and processing runs as a job. The
@@ -210,6 +212,7 @@ class DryRun(MethodView):
     @blp.response(200, schemas.DryRunSchema)
     @blp.alt_response(413, description="Over PASSPORT_MAX_UPLOAD_BYTES")
     @blp.alt_response(429, description="Too many validations from your address")
+    @blp.alt_response(503, description="Storage failed (full, unavailable): try again later")
     @committing(RateLimited)
     def post(self) -> dict[str, Any]:
         """The byte gate, the official schema and the business rules on an uploaded file,
@@ -224,7 +227,8 @@ class DryRun(MethodView):
         if wait is not None:
             raise RateLimited("Too many validations from your address; try again later.", wait)
         session().commit()
-        scratch = Path(tempfile.mkdtemp(prefix="validate-", dir=_scratch_root(settings)))
+        with upload.storing():
+            scratch = Path(tempfile.mkdtemp(prefix="validate-", dir=_scratch_root(settings)))
         try:
             received = upload.receive(request, scratch, settings.max_upload_bytes)
             options = settings.ingest_options()

@@ -8,8 +8,10 @@ when ``Content-Length`` says so, or as soon as the stream passes the limit.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -24,11 +26,12 @@ from typing import IO
 from flask import Request
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
-from passport.errors import InvalidInput
+from passport.errors import InvalidInput, Unavailable
 
 CHUNK = 1024 * 1024
 XML_TYPES = ("application/xml", "text/xml")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -115,33 +118,58 @@ def _limited(chunks: Iterator[bytes], limit: int) -> Iterator[bytes]:
 
 
 def receive(request: Request, directory: Path, limit: int) -> Upload:
-    """Stream the request's flux into ``directory`` (content-addressed: ``<sha256>.xml``)."""
+    """Stream the request's flux into ``directory`` (content-addressed: ``<sha256>.xml``).
+    Storage failing (disk full, volume gone) is `StorageUnavailable`, nothing left behind."""
     chunks, name = _body(request, limit)
     encoding = (request.headers.get("Content-Encoding") or "identity").lower()
     if encoding == "gzip":
         chunks = _inflate(chunks, limit)
     elif encoding != "identity":
         raise UnsupportedMediaType(f"Content-Encoding {encoding} is not supported (gzip is).")
-    directory.mkdir(parents=True, exist_ok=True)
+    with storing():
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=directory, prefix=".upload-", suffix=".part")
     digest, size = hashlib.sha256(), 0
-    fd, temp = tempfile.mkstemp(dir=directory, prefix=".upload-", suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in chunks:
+        out = os.fdopen(fd, "wb")
+        try:
+            for chunk in chunks:  # errors reading the request are the request's
                 digest.update(chunk)
                 size += len(chunk)
-                out.write(chunk)
+                with storing():
+                    out.write(chunk)
+        finally:
+            with storing():
+                out.close()
         if size == 0:
             raise InvalidInput("The file is empty.")
         sha256 = digest.hexdigest()
         target = directory / sha256[:2] / f"{sha256}.xml"
-        target.parent.mkdir(exist_ok=True)
-        os.replace(temp, target)
+        with storing():
+            target.parent.mkdir(exist_ok=True)
+            os.replace(temp, target)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
     return Upload(target, safe_name(name), sha256, size)
 
+
+class StorageUnavailable(Unavailable):
+    """The storage volume failed (full, gone): 503, the client sends the file again later."""
+
+    code = "storage_unavailable"
+    retry_after = 60
+
+
+@contextlib.contextmanager
+def storing() -> Iterator[None]:
+    """Turn a failure of the storage volume into a 503 the client can act on."""
+    try:
+        yield
+    except OSError as exc:
+        log.error("storage failed: %s (%s)", exc.strerror or exc, type(exc).__name__)
+        raise StorageUnavailable("The service cannot store the file now; send it again "
+                                 "later.") from None
 
 def remove_stored(path: Path, received_before: dt.datetime) -> bool:
     """Delete a stored flux received before ``received_before``. False when it is gone

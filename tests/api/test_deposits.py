@@ -250,6 +250,34 @@ def test_temporaries_of_killed_processes_are_removed(
     assert not any(p.exists() for p in old) and all(p.exists() for p in [*young, kept])
 
 
+def test_storage_failing_is_a_503_and_leaves_nothing(
+        client: FlaskClient, certifier: dict[str, str], committed: sessionmaker[Session]) -> None:
+    """A storage volume that fails (here: paths that cannot be made) answers 503
+    `storage_unavailable` with `Retry-After`, records no deposit and leaves no partial file
+    — whether it fails before the body is read or once it is."""
+    import hashlib
+    import shutil
+
+    storage = client.application.config["PASSPORT_SETTINGS"].storage_dir
+    flux = storage / "flux"
+    flux.mkdir(parents=True, exist_ok=True)
+    # The body is read, then its place cannot be made: the shard is a file.
+    (flux / hashlib.sha256(MIXED).hexdigest()[:2]).write_bytes(b"")
+    late = file(client, certifier["own"], MIXED)
+    assert late.status_code == 503, late.get_data(as_text=True)
+    assert late.json["code"] == "storage_unavailable" and late.headers["Retry-After"] == "60"
+    assert not list(flux.glob(".upload-*"))
+    # Nothing can be made in storage at all.
+    shutil.rmtree(storage)
+    storage.write_bytes(b"")
+    early = file(client, certifier["own"], MIXED)
+    assert (early.status_code, early.json["code"]) == (503, "storage_unavailable")
+    dry = client.post("/api/v1/flux/validate", data=MIXED, headers=XML)
+    assert (dry.status_code, dry.json["code"]) == (503, "storage_unavailable")
+    with unit_of_work(committed) as db:
+        assert db.scalar(sa.select(sa.func.count()).select_from(Deposit)) == 0
+
+
 def test_multipart_and_gzip(client: FlaskClient, certifier: dict[str, str]) -> None:
     data = document([passage("MP-1")], id_flux="multipart-1")
     response = client.post(DEPOSITS, headers=bearer(certifier["own"]),
