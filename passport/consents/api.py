@@ -136,6 +136,8 @@ class ConsentRequests(MethodView):
 class ApproveRequest(MethodView):
     @protect(**WRITE, objects="own consent request")
     @blp.response(200, schemas.ConsentRequestSchema)
+    @blp.alt_response(410, description="Not decided within 30 days: lapsed "
+                      "(`consent_request_expired`)")
     @transactional
     def post(self, request_id: int) -> dict[str, Any]:
         """Approve a pending request: the consent is created and a receipt issued."""
@@ -146,6 +148,8 @@ class ApproveRequest(MethodView):
 class RefuseRequest(MethodView):
     @protect(**WRITE, objects="own consent request")
     @blp.response(200, schemas.ConsentRequestSchema)
+    @blp.alt_response(410, description="Not decided within 30 days: lapsed "
+                      "(`consent_request_expired`)")
     @transactional
     def post(self, request_id: int) -> dict[str, Any]:
         """Refuse a pending request (a receipt of the refusal is issued)."""

@@ -94,7 +94,10 @@ class ConsentRequestSchema(Schema):
 
     id = fields.Integer(required=True)
     status = fields.String(required=True, validate=validate.OneOf(
-        ["pending", "approved", "refused"]))
+        ["pending", "approved", "refused", "expired"]), metadata={
+            "description": "`expired`: not decided within 30 days of the advisor's request"})
+    expires_at = fields.DateTime(allow_none=True, metadata={
+        "description": "When a request waiting for my decision lapses (null once decided)"})
     organisation_siret = fields.String(allow_none=True)
     advisor_email = fields.String(allow_none=True)
     advisor_name = fields.String(allow_none=True)

@@ -23,7 +23,7 @@ from passport.auth.models import Role
 from passport.cleanup import Leftovers
 from passport.consents.models import Consent, ConsentReceipt, ConsentRequest
 from passport.db import utcnow
-from passport.errors import InvalidInput, NotFound, RateLimited
+from passport.errors import Gone, InvalidInput, NotFound, RateLimited
 from passport.holders.models import Holder, IdentityRecord
 from passport.journal import service as journal
 from passport.journal.models import JournalEntry
@@ -32,6 +32,8 @@ from passport.sharing import verification
 from passport.sharing.verification import ALPHABET
 
 CODE_TTL = dt.timedelta(minutes=15)
+#: A request an advisor made lapses if the holder has not decided it within this time.
+PENDING_TTL = dt.timedelta(days=30)
 CODE_LENGTH = 8
 #: How often an advisor's listing of a holder is journaled at most.
 LISTED_EVERY = dt.timedelta(hours=1)
@@ -263,9 +265,22 @@ def new_code(db: Session, actor: Actor) -> dict[str, Any]:
             "request_id": request.id}
 
 
-def request_view(request: ConsentRequest) -> dict[str, Any]:
+class RequestLapsed(Gone):
+    code = "consent_request_expired"
+    title = "Consent request expired"
+
+
+def _lapses_at(request: ConsentRequest) -> dt.datetime | None:
+    """When a request waiting for the holder lapses (None once decided)."""
+    return request.updated_at + PENDING_TTL if request.status == "pending" else None
+
+
+def request_view(request: ConsentRequest, now: dt.datetime | None = None) -> dict[str, Any]:
+    lapses_at = _lapses_at(request)
+    lapsed = lapses_at is not None and lapses_at <= (now or utcnow())
     return {
-        "id": request.id, "status": request.status,
+        "id": request.id, "status": "expired" if lapsed else request.status,
+        "expires_at": lapses_at,
         "organisation_siret": request.organisation_siret,
         "advisor_email": request.advisor_email, "advisor_name": request.advisor_name,
         "sections": request.sections, "purpose": request.purpose,
@@ -324,6 +339,10 @@ def decide(db: Session, actor: Actor, request_id: int, approve: bool) -> dict[st
     if request is None or request.status != "pending":
         raise NotFound("No such pending request.")
     now = utcnow()
+    lapses_at = _lapses_at(request)
+    if lapses_at is not None and lapses_at <= now:
+        raise RequestLapsed(f"This request waited for your decision until {lapses_at:%Y-%m-%d} "
+                            "and has lapsed; the advisor can ask again with a new code.")
     request.updated_at = now
     if approve:
         assert request.organisation_siret and request.sections and request.purpose

@@ -4,6 +4,7 @@ advisor-initiated path with one-time codes, and what the advisor API returns."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 from threading import Barrier
 from typing import Any
@@ -154,6 +155,32 @@ def test_advisor_initiated_request_approved(client: FlaskClient, holder: dict[st
     twice = client.post(f"/api/v1/me/consent-requests/{pending['id']}/refuse",
                         headers=bearer(holder["token"]))
     assert twice.status_code == 404
+
+
+def test_a_request_not_decided_within_30_days_lapses(
+        client: FlaskClient, holder: dict[str, Any], advisor: dict[str, Any],
+        committed: sessionmaker[Session]) -> None:
+    """An advisor's request the holder left waiting lapses after 30 days: listed as
+    `expired`, it can no longer be approved (nor refused): 410, no consent."""
+    code = client.post("/api/v1/me/consent-codes", headers=bearer(holder["token"])).json
+    client.post("/api/v1/advisor/consent-requests", headers=bearer(advisor["token"]),
+                json={"code": code["code"], "sections": ["cv"], "purpose": "accompagnement_cep",
+                      "duration_days": 30})
+    [waiting] = client.get("/api/v1/me/consent-requests", headers=bearer(holder["token"])).json
+    made = dt.datetime.fromisoformat(waiting["updated_at"])
+    assert dt.datetime.fromisoformat(waiting["expires_at"]) == made + dt.timedelta(days=30)
+    with unit_of_work(committed) as db:
+        request = db.get(ConsentRequest, waiting["id"])
+        assert request is not None
+        request.updated_at -= dt.timedelta(days=30, seconds=1)
+    [lapsed] = client.get("/api/v1/me/consent-requests", headers=bearer(holder["token"])).json
+    assert lapsed["status"] == "expired"
+    for decision in ("approve", "refuse"):
+        late = client.post(f"/api/v1/me/consent-requests/{waiting['id']}/{decision}",
+                           headers=bearer(holder["token"]))
+        assert late.status_code == 410 and late.json["code"] == "consent_request_expired"
+    assert client.get(CONSENTS, headers=bearer(holder["token"])).json == []
+    assert client.get("/api/v1/me/consent-receipts", headers=bearer(holder["token"])).json == []
 
 
 def test_a_request_decided_at_once_by_several_clicks_gives_one_consent(
