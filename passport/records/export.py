@@ -1,9 +1,9 @@
 """The GDPR access and portability export: everything held about a holder, one document.
 
 The document follows `docs/export.schema.json` (``format`` = ``passport-export``,
-``version`` = 1; ``consent_receipts`` was added within version 1). It is the only place
-the clear NIR is ever returned, and only to its holder; the download is journaled and
-never cached.
+``version`` = 1; ``consent_receipts`` and ``consent_requests`` were added within version
+1). It is the only place the clear NIR is ever returned, and only to its holder; the
+download is journaled and never cached.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from passport.auth.access import Actor
 from passport.auth.models import Account
 from passport.consents import service as consents
 from passport.consents.models import Consent, ConsentReceipt
-from passport.consents.schemas import ConsentSchema
+from passport.consents.schemas import ConsentRequestSchema, ConsentSchema
 from passport.cvs.models import CvDocument
 from passport.cvs.schemas import CvSchema
 from passport.cvs.service import summary as cv_summary
@@ -89,6 +89,8 @@ class ExportSchema(Schema):
     consents = fields.List(fields.Nested(ConsentSchema), required=True)
     consent_receipts = fields.List(fields.Dict(), required=True, metadata={
         "description": "Every consent receipt issued to me, as issued"})
+    consent_requests = fields.List(fields.Nested(ConsentRequestSchema), required=True, metadata={
+        "description": "Advisors' requests made with my codes (added within version 1)"})
     journal = fields.List(fields.Nested(JournalEntrySchema), required=True)
     cvs = fields.List(fields.Nested(CvSchema), required=True, metadata={
         "description": "The CVs I generated and that are kept"})
@@ -138,6 +140,7 @@ def export(db: Session, actor: Actor, vault: NirVault) -> dict[str, Any]:
         "consent_receipts": [r.document for r in db.scalars(
             sa.select(ConsentReceipt).where(ConsentReceipt.holder_id == holder_id)
             .order_by(ConsentReceipt.created_at))],
+        "consent_requests": consents.pending(db, actor),
         "journal": list(db.scalars(sa.select(JournalEntry).where(
             JournalEntry.holder_id == holder_id).order_by(JournalEntry.seq))),
         "cvs": [cv_summary(d) for d in db.scalars(sa.select(CvDocument).where(

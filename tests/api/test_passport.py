@@ -19,6 +19,7 @@ from passport.auth.models import Account, Role
 from passport.config import Settings
 from passport.db import unit_of_work
 from passport.nir import is_shaped
+from tests.api import builders
 from tests.flux import PERSON_NIR, document, passage
 from tests.helpers import ingest
 from tests.oauth import bearer, mint
@@ -245,6 +246,10 @@ def test_export_has_everything_and_follows_its_schema(
     client: FlaskClient, holder: dict[str, Any], committed: sessionmaker[Session]
 ) -> None:
     client.post("/api/v1/me/declarations", json=DECLARATIONS[4], headers=bearer(holder["token"]))
+    with unit_of_work(committed) as db:
+        account = db.scalar(sa.select(Account.id).where(Account.public_id == "acct-1"))
+    request_id = builders.a_pending_request(
+        committed, account, builders.advisor(committed, "conseil@cep.example"))
     response = client.get("/api/v1/me/export", headers=bearer(holder["token"]))
     assert response.status_code == 200
     assert response.headers["Content-Disposition"].startswith(
@@ -257,7 +262,11 @@ def test_export_has_everything_and_follows_its_schema(
     assert len(data["certifications"]) == 6  # the withdrawn one too, marked retiree
     assert any(c["status"] == "retiree" for c in data["certifications"])
     assert [d["kind"] for d in data["declarations"]] == ["langue"]
-    assert [e["kind"] for e in data["journal"]] == ["declaration.created", "export.downloaded"]
+    [request] = data["consent_requests"]
+    assert (request["id"], request["status"], request["advisor_name"]) == (
+        request_id, "pending", "Camille Conseil")
+    assert [e["kind"] for e in data["journal"]] == [
+        "declaration.created", "consent.requested", "export.downloaded"]
 
 
 def test_nir_appears_in_no_other_response(client: FlaskClient, holder: dict[str, Any]) -> None:
