@@ -28,8 +28,11 @@ $(VENV)/.installed: pyproject.toml
 
 export PASSPORT_ANALYSTS ?= analyste@example.gouv.fr
 
-# Links the service prints (shares, verification URLs) use the port it listens on.
+# Links the service prints (shares, verification URLs) use the port it listens on, and so
+# must the tokens minted beside it (the hints below name the issuer when it is not the
+# default one, which the commands use in a plain shell).
 run: export PASSPORT_ISSUER ?= http://$(HOST):$(PORT)
+run: ISSUER_HINT = $(if $(filter http://127.0.0.1:5000,$(PASSPORT_ISSUER)),,PASSPORT_ISSUER=$(PASSPORT_ISSUER) )
 run: install
 	@mkdir -p instance
 	$(PASSPORT) db upgrade
@@ -44,10 +47,10 @@ run: install
 	@echo "    curl http://$(HOST):$(PORT)/health"
 	@echo "    OpenAPI: http://$(HOST):$(PORT)/api/openapi.json"
 	@echo "    A token without a browser:"
-	@echo "      TOKEN=\$$($(PASSPORT) dev token --holder-nir \$$(sed -n 2p $(DEMO)/identities.csv | cut -d, -f1))"
+	@echo "      TOKEN=\$$($(ISSUER_HINT)$(PASSPORT) dev token --holder-nir \$$(sed -n 2p $(DEMO)/identities.csv | cut -d, -f1))"
 	@echo "      curl -H \"Authorization: Bearer \$$TOKEN\" http://$(HOST):$(PORT)/api/v1/me"
 	@echo "    Success rates, as an analyst (small demo: most cells are hidden by disclosure control):"
-	@echo "      TOKEN=\$$($(PASSPORT) dev token --analyst $(PASSPORT_ANALYSTS))"
+	@echo "      TOKEN=\$$($(ISSUER_HINT)$(PASSPORT) dev token --analyst $(PASSPORT_ANALYSTS))"
 	@echo "      curl -H \"Authorization: Bearer \$$TOKEN\" 'http://$(HOST):$(PORT)/api/v1/analytics/success-rates?group_by=year'"
 	@echo "  Demo data: $(DEMO) (reports in $(DEMO)/reports); try:"
 	@echo "    $(PASSPORT) flux validate $(DEMO)/flux-0001.xml"
