@@ -68,19 +68,30 @@ COUNTRIES = [
     ("99350", "Maroc"), ("99352", "Algérie"), ("99351", "Tunisie"), ("99134", "Espagne"),
     ("99139", "Portugal"), ("99127", "Italie"), ("99109", "Allemagne"), ("99341", "Sénégal"),
 ]
-#: (type, code) — the RNCP/RS codes of the sample referentials, and a few more.
-CERTIFICATIONS = [
-    ("RNCP", "RNCP34762"), ("RNCP", "RNCP39568"), ("RNCP", "RNCP37488"), ("RNCP", "RNCP40344"),
-    ("RS", "RS6232"), ("RS", "RS7485"), ("RS", "RS5000"), ("RS", "RS6604"),
-    ("RNCP", "RNCP35340"), ("RNCP", "RNCP40792"), ("RS", "RS5875"), ("RNCP", "RNCP34826"),
-]
-#: Demo certification bodies: (BCR, contract, name, SIRET).
+#: Demo certification bodies: (BCR, contract, name, SIRET). The first four are the
+#: certifiers the sample referential's sheets list (with their SIRET there), so that what
+#: they file is theirs on France compétences; the first has the official example's BCR
+#: and contract. The last is made up: it files a digital and a language result for the
+#: showcase, under codes the sample referential leaves out.
 CERTIFIERS = [
-    ("E564ACB0", "2560080000127J", "Université Paul Sabatier", "19311384000016"),
-    ("CERT0001", "CTR-0001", "Institut Européen des Métiers du Numérique", "81234567800019"),
-    ("CERT0002", "CTR-0002", "Centre de Langues Appliquées", "79876543200027"),
-    ("CERT0003", "CTR-0003", "Académie des Compétences Numériques", "88123456700011"),
+    ("E564ACB0", "2560080000127J", "Ministère de l'Éducation nationale et de la Jeunesse",
+     "11004301500012"),
+    ("CERT0001", "CTR-0001", "Grenoble École de Management", "81738914100018"),
+    ("CERT0002", "CTR-0002", "Simplon.co", "79279132900016"),
+    ("CERT0003", "CTR-0003", "ADXF2", "93905426800023"),
+    ("CERT0004", "CTR-0004", "Centre d'Évaluation Numérique et Langues", "88123456700011"),
 ]
+#: What each certifier certifies: its sheets in the sample referential.
+CERTIFIED: dict[str, list[tuple[str, str]]] = {
+    "E564ACB0": [("RNCP", "RNCP37488")],
+    "CERT0001": [("RNCP", "RNCP34762"), ("RNCP", "RNCP39568")],
+    "CERT0002": [("RS", "RS5000"), ("RS", "RS6604")],
+    "CERT0003": [("RS", "RS6232"), ("RS", "RS7485")],
+    "CERT0004": [("RS", "RS5875"), ("RS", "RS6343")],
+}
+#: The certifiers of the generated files, and the certifications of the training files.
+BULK_CERTIFIERS = CERTIFIERS[:4]
+CERTIFICATIONS = [c for bcr, *_ in BULK_CERTIFIERS for c in CERTIFIED[bcr]]
 #: A mandated third party ("tiers de confiance") filing for the first certifier.
 DEPOSITOR = "AB123CDE"
 TRAINING_ORGS = ["81234567800019", "44306184100047", "52012345600033", "33987654300012"]
@@ -488,7 +499,8 @@ class Generator:
         )
         counts: dict[str, Any] = {"passages": passages, "ok": 0, "ko": 0, "warnings": 0,
                                   "ko_reasons": {}}
-        codes = rng.sample(CERTIFICATIONS, min(certifications, len(CERTIFICATIONS)))
+        own = CERTIFIED[bcr]
+        codes = rng.sample(own, min(certifications, len(own)))
         per_cert = [passages // len(codes)] * len(codes)
         per_cert[0] += passages - sum(per_cert)
         stream = self.passages(passages)
@@ -523,8 +535,8 @@ class Generator:
 SHOWCASE_PEOPLE = 3
 
 
-def _showcase_passages(gen: Generator, p: Person, n: int) -> list[tuple[str, str, str]]:
-    """(type, code, passage XML) of a rich passport for person ``n``: valid, expired,
+def _showcase_passages(gen: Generator, p: Person, n: int) -> list[tuple[str, str, str, str]]:
+    """(certifier, type, code, passage XML) of a rich passport for person ``n``: valid, expired,
     provisional, DigComp and CECRL results, and one to be withdrawn."""
     ident = gen._identification(p, "titulaire", True).replace("\n", "")
 
@@ -566,27 +578,31 @@ def _showcase_passages(gen: Generator, p: Person, n: int) -> list[tuple[str, str
                   "</cpf:resultat>" for d, c, lvl in ((1, 1, 5), (2, 4, 4), (3, 4, 6), (4, 2, 3)))
         + "</cpf:resultats></cpf:niveauNumeriqueEuropeen>")
     return [
-        ("RNCP", "RNCP34762", one("RNCP-VALIDE", start="2023-06-30")),
-        ("RNCP", "RNCP37488", one("RNCP-EXPIREE", start="2018-06-30", end="2023-06-30",
-                                  mention="MENTION_ASSEZ_BIEN")),
-        ("RNCP", "RNCP39568", one("RNCP-RETIREE", start="2022-02-15")),
-        ("RS", "RS5875", one("RS-PROVISOIRE", start="2026-10-01", definitive=False,
-                             mention=None)),
-        ("RS", "RS6232", one("RS-NUMERIQUE", start="2025-03-12", mention=None,
-                             digital=digital, scoring="712")),
-        ("RS", "RS7485", one("RS-LANGUE", start="2024-11-20", mention=None, lang="B2",
-                             scoring="785")),
+        ("CERT0001", "RNCP", "RNCP34762", one("RNCP-VALIDE", start="2023-06-30")),
+        ("E564ACB0", "RNCP", "RNCP37488", one("RNCP-EXPIREE", start="2018-06-30",
+                                              end="2023-06-30", mention="MENTION_ASSEZ_BIEN")),
+        ("CERT0001", "RNCP", "RNCP39568", one("RNCP-RETIREE", start="2022-02-15")),
+        ("CERT0002", "RS", "RS6604", one("RS-PROVISOIRE", start="2026-10-01", definitive=False,
+                                         mention=None)),
+        ("CERT0004", "RS", "RS5875", one("RS-NUMERIQUE", start="2025-03-12", mention=None,
+                                         digital=digital, scoring="712")),
+        ("CERT0004", "RS", "RS6343", one("RS-LANGUE", start="2024-11-20", mention=None,
+                                         lang="B2", scoring="785")),
     ]
 
 
+#: The showcase passage a SUPPRESSION flux withdraws afterwards: (certifier, type, code).
+WITHDRAWN = ("CERT0001", "RNCP", "RNCP39568")
+
+
 def write_showcase(gen: Generator, out_dir: Path) -> list[dict[str, Any]]:
-    """Rich passports for the first people (the demo logins), and a withdrawal."""
-    bcr, contract, _name, _siret = CERTIFIERS[0]
-    by_code: dict[tuple[str, str], list[str]] = {}
+    """Rich passports for the first people (the demo logins): one file per certifier
+    (a file names one), and a withdrawal."""
+    contracts = {bcr: contract for bcr, contract, *_ in CERTIFIERS}
+    by_certifier: dict[str, dict[tuple[str, str], list[str]]] = {}
     for n, person in enumerate(gen.people[:SHOWCASE_PEOPLE], 1):
-        for cert_type, code, xml in _showcase_passages(gen, person, n):
-            by_code.setdefault((cert_type, code), []).append(xml)
-    total = sum(len(v) for v in by_code.values())
+        for bcr, cert_type, code, xml in _showcase_passages(gen, person, n):
+            by_certifier.setdefault(bcr, {}).setdefault((cert_type, code), []).append(xml)
     header = (
         '<?xml version="1.0" encoding="UTF-8"?>\n<cpf:flux '
         'xmlns:cpf="urn:cdc:cpf:pc5:schema:1.0.0" '
@@ -604,22 +620,25 @@ def write_showcase(gen: Generator, out_dir: Path) -> list[dict[str, Any]]:
                 "<cpf:passageCertifications>" + "\n".join(passages)
                 + "</cpf:passageCertifications></cpf:certification>\n")
 
-    (out_dir / "flux-vitrine.xml").write_text(
-        header.format(id="vitrine-2026-11", action="", bcr=bcr, contract=contract)
-        + "".join(certification(t, c, ps) for (t, c), ps in by_code.items()) + footer,
-        encoding="utf-8")
-    withdrawn = [x for x in by_code[("RNCP", "RNCP39568")]]
-    (out_dir / "flux-vitrine-retrait.xml").write_text(
-        header.format(id="vitrine-2026-11-retrait",
-                      action="<cpf:action>SUPPRESSION</cpf:action>", bcr=bcr, contract=contract)
-        + certification("RNCP", "RNCP39568", withdrawn) + footer, encoding="utf-8")
-    return [
-        {"file": "flux-vitrine.xml", "emitter": bcr, "certifier": bcr, "passages": total,
-         "ok": total, "ko": 0, "warnings": 0, "ko_reasons": {}, "id_flux": "vitrine-2026-11"},
-        {"file": "flux-vitrine-retrait.xml", "emitter": bcr, "certifier": bcr,
-         "passages": len(withdrawn), "ok": len(withdrawn), "ko": 0, "warnings": 0,
-         "ko_reasons": {}, "id_flux": "vitrine-2026-11-retrait", "action": "SUPPRESSION"},
-    ]
+    def written(name: str, bcr: str, id_flux: str, codes: dict[tuple[str, str], list[str]],
+                action: str | None = None) -> dict[str, Any]:
+        (out_dir / name).write_text(
+            header.format(id=id_flux, bcr=bcr, contract=contracts[bcr],
+                          action=f"<cpf:action>{action}</cpf:action>" if action else "")
+            + "".join(certification(t, c, ps) for (t, c), ps in codes.items()) + footer,
+            encoding="utf-8")
+        total = sum(len(ps) for ps in codes.values())
+        return {"file": name, "emitter": bcr, "certifier": bcr, "passages": total, "ok": total,
+                "ko": 0, "warnings": 0, "ko_reasons": {}, "id_flux": id_flux,
+                **({"action": action} if action else {})}
+
+    files = [written(f"flux-vitrine-{bcr}.xml", bcr, f"vitrine-2026-11-{bcr}", codes)
+             for bcr, codes in by_certifier.items()]
+    owner, cert_type, code = WITHDRAWN
+    withdrawn = {(cert_type, code): by_certifier[owner][(cert_type, code)]}
+    files.append(written("flux-vitrine-retrait.xml", owner, "vitrine-2026-11-retrait",
+                         withdrawn, action="SUPPRESSION"))
+    return files
 
 
 def generate(
@@ -649,9 +668,9 @@ def generate(
     while remaining > 0:
         n = min(per_file, remaining)
         index += 1
-        certifier = CERTIFIERS[(index - 1) % len(CERTIFIERS)]
+        certifier = BULK_CERTIFIERS[(index - 1) % len(BULK_CERTIFIERS)]
         # Every third file is filed by the mandated third party for the first certifier.
-        emitter = DEPOSITOR if certifier is CERTIFIERS[0] and index % 3 == 1 else None
+        emitter = DEPOSITOR if certifier is BULK_CERTIFIERS[0] and index % 3 == 1 else None
         name = f"flux-{index:04d}.xml"
         with (out_dir / name).open("w", encoding="utf-8") as fh:
             counts = gen.write_flux(fh, n, certifier=certifier, emitter=emitter, compact=compact)

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+import sqlalchemy as sa
 from click.testing import CliRunner, Result
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -197,14 +198,32 @@ def test_demo_generate_and_load(cli: CliRunner, tmp_path: Path, committed: Facto
                  "--per-file", "250", "--out", str(tmp_path / "demo"))
     assert result.exit_code == 0
     manifest = json.loads((tmp_path / "demo" / "manifest.json").read_text())
-    assert [f["passages"] for f in manifest["files"]][2:] == [250, 150]
-    assert [f["file"] for f in manifest["files"]][:2] == ["flux-vitrine.xml",
-                                                          "flux-vitrine-retrait.xml"]
+    assert [f["passages"] for f in manifest["files"]][5:] == [250, 150]
+    # The showcase: a file per certifier (a flux names one), then the withdrawal.
+    assert [f["file"] for f in manifest["files"]][:5] == [
+        "flux-vitrine-CERT0001.xml", "flux-vitrine-E564ACB0.xml", "flux-vitrine-CERT0002.xml",
+        "flux-vitrine-CERT0004.xml", "flux-vitrine-retrait.xml"]
     stored = sum(f["ok"] for f in manifest["files"] if f.get("action") != "SUPPRESSION")
     result = run(cli, "demo", "load", str(tmp_path / "demo"))
     assert result.exit_code == 0, result.output
     assert count(committed, Passage) == stored
     assert "declarations of every kind added for 3 showcase holder(s)" in result.stderr
+    # Each certifier files what the referential says it certifies: the reports carry the
+    # warnings the generator planned, and only the made-up certifier's codes are unknown.
+    from passport.deposits.models import Deposit
+    from passport.deposits.service import load_report
+
+    with unit_of_work(committed) as db:
+        for expected in manifest["files"]:
+            deposit = db.scalar(sa.select(Deposit).where(Deposit.file_name == expected["file"]))
+            assert deposit is not None and deposit.passages_ok == expected["ok"]
+            report = load_report(db, deposit.id)
+            assert report is not None
+            codes = {w["code"] for p in report.passages() for w in p.get("warnings", [])}
+            if expected["certifier"] == "CERT0004":
+                assert codes == {"referentiel_code_inconnu"}, expected["file"]
+            else:
+                assert deposit.warnings_count == expected["warnings"], (expected["file"], codes)
     # The analytics are computed: an analyst of the demo sees success rates at once.
     from passport.analytics.service import Query, success_rates
 
