@@ -36,7 +36,7 @@ run: ISSUER_HINT = $(if $(filter http://127.0.0.1:5000,$(PASSPORT_ISSUER)),,PASS
 run: install
 	@mkdir -p instance
 	$(PASSPORT) db upgrade
-	@test -f $(DEMO)/manifest.json || $(PASSPORT) demo generate --holders 300 --passages 3000 --per-file 1500 --out $(DEMO)
+	@test -f $(DEMO)/manifest.json || $(PASSPORT) demo generate --holders 300 --passages 3000 --per-file 750 --out $(DEMO)
 	$(PASSPORT) demo load $(DEMO)
 	@echo
 	@echo "  Passport API on http://$(HOST):$(PORT)"
