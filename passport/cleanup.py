@@ -4,7 +4,7 @@ Logins, codes and tokens are kept while they can still be used or give a replay 
 `GRACE` longer (a recent trail for support); received flux files are kept
 ``PASSPORT_FLUX_FILE_RETENTION_DAYS`` after their processing ended (their deposits and
 reports stay). The domains say what is left over (`Leftovers`); this module counts or
-deletes it, in batches each committed on its own.
+deletes it, in chunks each committed on its own.
 """
 
 from __future__ import annotations
@@ -17,17 +17,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import QueryableAttribute, Session, sessionmaker
 
 from passport.config import Settings
-from passport.db import unit_of_work, utcnow
+from passport.db import membership, unit_of_work, utcnow
 
 #: How long a login request, code, token or consent code is kept once it stopped serving.
 GRACE = dt.timedelta(days=7)
 
 #: A temporary file untouched this long belongs to no running upload or validation.
 TEMPORARIES_FOR = dt.timedelta(days=1)
-
-#: Rows deleted per transaction.
-BATCH = 5000
-
 
 @dataclasses.dataclass(frozen=True)
 class Leftovers:
@@ -85,14 +81,15 @@ def count(sessions: sessionmaker[Session], kind: Leftovers) -> int:
 
 
 def delete(sessions: sessionmaker[Session], kind: Leftovers) -> int:
+    """Remove one kind: its keys are read once, then deleted a chunk per transaction, each
+    row checked again (what stopped serving does not serve again, but a check costs a key
+    lookup; choosing each batch anew with ``LIMIT`` scanned the whole table per batch)."""
+    with unit_of_work(sessions) as db:
+        keys = db.scalars(sa.select(kind.key).where(kind.where)).all()
+        chunks = list(membership(db, kind.key.expression, keys))
     deleted = 0
-    while True:
+    for chunk in chunks:
         with unit_of_work(sessions) as db:
-            # Not correlated: the batch is chosen from the table the statement deletes in.
-            batch = (sa.select(kind.key).where(kind.where).limit(BATCH).correlate(None)
-                     .scalar_subquery())
-            result = db.execute(sa.delete(kind.table).where(kind.key.in_(batch)))
-            gone = result.rowcount  # type: ignore[attr-defined]
-        deleted += gone
-        if gone < BATCH:
-            return deleted
+            result = db.execute(sa.delete(kind.table).where(chunk, kind.where))
+            deleted += result.rowcount  # type: ignore[attr-defined]
+    return deleted

@@ -94,6 +94,15 @@ def test_referentials_benchmark_imports_every_sheet(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.sqlite3"))  # its databases removed
 
 
+def test_cleanup_benchmark_removes_the_ended_logins_only(tmp_path: Path) -> None:
+    done, rows = measured("cleanup", tmp_path, "cleanup-results.json", "--sizes", "200")
+    assert rows == [{**rows[0], "logins": 200, "database": "sqlite", "tokens": 600,
+                     "tokens_removed": 300, "codes_removed": 100, "tokens_left": 300,
+                     "codes_left": 100}]
+    assert "| 200 | sqlite | 600 | " in done.stdout
+    assert not list(tmp_path.glob("*.sqlite3"))
+
+
 def test_cv_benchmark_times_sealed_pdfs(tmp_path: Path) -> None:
     scratch = tmp_path / "tmp"
     scratch.mkdir()
