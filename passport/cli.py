@@ -677,7 +677,10 @@ def cleanup(cli: CliContext, dry_run: bool) -> None:
     PASSPORT_FLUX_FILE_RETENTION_DAYS (deposits and reports stay), interrupted uploads."""
     from passport.cleanup import run
 
-    swept = run(cli.sessions, cli.settings, dry_run=dry_run)
+    try:
+        swept = run(cli.sessions, cli.settings, dry_run=dry_run)
+    except OSError as exc:  # the storage volume (what was removed before it stays removed)
+        raise click.ClickException(f"storage: {exc.strerror or exc} ({exc.filename})") from None
     verb = "would be removed" if dry_run else "removed"
     for kind in swept:
         err.print(f"{kind.count:>8} {kind.label} {verb}")

@@ -171,6 +171,7 @@ def storing() -> Iterator[None]:
         raise StorageUnavailable("The service cannot store the file now; send it again "
                                  "later.") from None
 
+
 def remove_stored(path: Path, received_before: dt.datetime) -> bool:
     """Delete a stored flux received before ``received_before``. False when it is gone
     already, or when the same bytes were received since: an upload replaces the file

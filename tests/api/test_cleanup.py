@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +26,7 @@ from passport.cli import main
 from passport.consents import service as consents
 from passport.consents.models import ConsentRequest
 from passport.db import unit_of_work, utcnow
+from passport.deposits.models import Deposit, DepositStatus
 from tests.api.builders import a_pending_request, actor, advisor
 from tests.oauth import Flow, bearer, pivot, set_user
 
@@ -123,7 +126,8 @@ def test_consent_codes_never_typed_go_and_requests_stay(
         assert kept is not None and kept.status == "pending"
 
 
-def test_cli(cli: CliRunner, monkeypatch: Any) -> None:
+def test_cli(cli: CliRunner, monkeypatch: Any, committed: sessionmaker[Session],
+             tmp_path: Path) -> None:
     dry = cli.invoke(main, ["cleanup", "--dry-run"])
     assert dry.exit_code == 0, dry.output
     assert "0 refresh tokens of ended logins would be removed" in dry.stderr
@@ -137,3 +141,16 @@ def test_cli(cli: CliRunner, monkeypatch: Any) -> None:
     bad = cli.invoke(main, ["cleanup"])
     assert bad.exit_code == 1
     assert "PASSPORT_FLUX_FILE_RETENTION_DAYS must be 0 to 3650" in bad.stderr
+    # The storage failing mid-way: one line, non-zero (here a stored copy that cannot be
+    # deleted as a file).
+    monkeypatch.delenv("PASSPORT_FLUX_FILE_RETENTION_DAYS")
+    odd = tmp_path / "ab" / "ab12.xml"
+    odd.mkdir(parents=True)
+    old = utcnow() - dt.timedelta(days=40)
+    os.utime(odd, (old.timestamp(), old.timestamp()))
+    with unit_of_work(committed) as db:
+        db.add(Deposit(file_name="f.xml", sha256="ab12", size_bytes=1, storage_path=str(odd),
+                       status=DepositStatus.TRAITE, received_at=old, finished_at=old))
+    failed = cli.invoke(main, ["cleanup"])
+    assert failed.exit_code == 1 and failed.stderr.startswith("Error: storage: ")
+    assert "Traceback" not in failed.output
