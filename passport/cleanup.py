@@ -56,7 +56,7 @@ def kinds(now: dt.datetime) -> list[Leftovers]:
 def run(sessions: sessionmaker[Session], settings: Settings, *, dry_run: bool = False,
         now: dt.datetime | None = None) -> list[Swept]:
     """Count (``dry_run``) or remove every kind of leftover; what each had."""
-    from passport.deposits import upload
+    from passport.deposits import storage
     from passport.deposits.service import forget_files
 
     now = now or utcnow()
@@ -66,10 +66,10 @@ def run(sessions: sessionmaker[Session], settings: Settings, *, dry_run: bool = 
         before = now - dt.timedelta(days=settings.flux_file_retention_days)
         done.append(Swept(f"received files processed before {before:%Y-%m-%d}",
                           forget_files(sessions, before, dry_run=dry_run)))
-    stale = upload.leftover_temporaries(settings.storage_dir, now - TEMPORARIES_FOR)
+    stale = storage.leftover_temporaries(settings.storage_dir, now - TEMPORARIES_FOR)
     if not dry_run:
         for path in stale:
-            upload.remove_temporary(path)
+            storage.remove_temporary(path)
     done.append(Swept("temporary files of interrupted uploads and validations", len(stale)))
     return done
 

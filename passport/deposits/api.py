@@ -25,6 +25,7 @@ from passport.db import Page
 from passport.deposits import schemas, upload
 from passport.deposits.models import Deposit, DepositStatus
 from passport.deposits.service import load_report
+from passport.deposits.storage import storing
 from passport.errors import Conflict, RateLimited
 from passport.jobs import Queue
 from passport.web.blueprint import Blueprint
@@ -227,7 +228,7 @@ class DryRun(MethodView):
         if wait is not None:
             raise RateLimited("Too many validations from your address; try again later.", wait)
         session().commit()
-        with upload.storing():
+        with storing():
             scratch = Path(tempfile.mkdtemp(prefix="validate-", dir=_scratch_root(settings)))
         try:
             received = upload.receive(request, scratch, settings.max_upload_bytes)

@@ -35,7 +35,7 @@ from ingestion.pipeline import Source
 from ingestion.report import Report
 from ingestion.validate import positioned
 from passport.db import unit_of_work, utcnow
-from passport.deposits import upload
+from passport.deposits import storage
 from passport.deposits.models import Deposit, DepositReport, DepositStat, DepositStatus
 from passport.holders.service import discard_unused
 from passport.nir import NirVault
@@ -384,4 +384,4 @@ def forget_files(factory: sessionmaker[Session], before: dt.datetime, *,
                 continue
             session.execute(sa.update(Deposit).where(Deposit.id.in_(ids))
                             .values(storage_path=None))
-            removed += sum(upload.remove_stored(Path(path), before) for path in paths - needed)
+            removed += sum(storage.remove_stored(Path(path), before) for path in paths - needed)

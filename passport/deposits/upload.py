@@ -8,15 +8,10 @@ when ``Content-Length`` says so, or as soon as the stream passes the limit.
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
 import hashlib
-import logging
 import os
 import re
-import shutil
 import tempfile
-import uuid
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,12 +21,12 @@ from typing import IO
 from flask import Request
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
-from passport.errors import InvalidInput, Unavailable
+from passport.deposits.storage import storing
+from passport.errors import InvalidInput
 
 CHUNK = 1024 * 1024
 XML_TYPES = ("application/xml", "text/xml")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -152,54 +147,3 @@ def receive(request: Request, directory: Path, limit: int) -> Upload:
         Path(temp).unlink(missing_ok=True)
         raise
     return Upload(target, safe_name(name), sha256, size)
-
-
-class StorageUnavailable(Unavailable):
-    """The storage volume failed (full, gone): 503, the client sends the file again later."""
-
-    code = "storage_unavailable"
-    retry_after = 60
-
-
-@contextlib.contextmanager
-def storing() -> Iterator[None]:
-    """Turn a failure of the storage volume into a 503 the client can act on."""
-    try:
-        yield
-    except OSError as exc:
-        log.error("storage failed: %s (%s)", exc.strerror or exc, type(exc).__name__)
-        raise StorageUnavailable("The service cannot store the file now; send it again "
-                                 "later.") from None
-
-
-def remove_stored(path: Path, received_before: dt.datetime) -> bool:
-    """Delete a stored flux received before ``received_before``. False when it is gone
-    already, or when the same bytes were received since: an upload replaces the file
-    before its deposit is recorded, so the file is moved aside first and put back when it
-    turns out to be the new copy."""
-    aside = path.with_name(f".removing-{uuid.uuid4().hex}")
-    try:
-        os.replace(path, aside)
-    except FileNotFoundError:
-        return False
-    if aside.stat().st_mtime >= received_before.timestamp():
-        os.replace(aside, path)
-        return False
-    aside.unlink()
-    return True
-
-
-def leftover_temporaries(storage_dir: Path, before: dt.datetime) -> list[Path]:
-    """What processes killed mid-way left in storage, untouched since ``before``: partial
-    uploads, files moved aside for removal, the dry-run validator's scratch directories."""
-    found = [*(storage_dir / "flux").glob(".upload-*.part"),
-             *(storage_dir / "flux").glob("*/.removing-*"),
-             *(storage_dir / "scratch").glob("validate-*")]
-    return [p for p in found if p.lstat().st_mtime < before.timestamp()]
-
-
-def remove_temporary(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)

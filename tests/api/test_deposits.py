@@ -210,7 +210,7 @@ def test_received_files_are_deleted_after_their_retention(
 def test_a_file_received_again_while_its_copy_is_removed_stays(tmp_path: Path) -> None:
     """An upload of the same bytes replaces the stored copy before its deposit is
     recorded: the removal sees a copy newer than its deadline and puts it back."""
-    from passport.deposits.upload import remove_stored
+    from passport.deposits.storage import remove_stored
 
     path = tmp_path / "ab" / "ab12.xml"
     path.parent.mkdir()
