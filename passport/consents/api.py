@@ -159,7 +159,15 @@ class RefuseRequest(MethodView):
 # -- advisors --------------------------------------------------------------------------------
 @blp.route("/advisor/consent-requests")
 class AdvisorRequests(MethodView):
-    """Ask a holder for access with the code they read to me."""
+    """Ask a holder for access with the code they read to me; follow what I asked."""
+
+    @protect(**ADVISOR)
+    @blp.response(200, schemas.AdvisorRequestSchema(many=True))
+    @transactional
+    def get(self) -> list[dict[str, Any]]:
+        """The requests I made, newest first: pending (until when), approved (with the
+        consent's reference), refused or expired. Nothing of the holder is shown."""
+        return service.advisor_requests(session(), current_actor())
 
     @protect(**ADVISOR)
     @blp.arguments(schemas.RedeemSchema)

@@ -60,6 +60,9 @@ class ConsentRequest(Base):
     purpose_text: Mapped[str | None] = mapped_column(sa.String(500))
     duration_days: Mapped[int | None]
     consent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("consents.id"))
+    #: The advisor's login that redeemed the code (who may follow the request).
+    advisor_account_id: Mapped[int | None] = mapped_column(sa.ForeignKey("accounts.id"),
+                                                           index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

@@ -134,6 +134,28 @@ class RedeemedSchema(Schema):
     duration_days = fields.Integer(required=True)
 
 
+class AdvisorRequestSchema(Schema):
+    """A request I made with a holder's code, and where it stands."""
+
+    id = fields.Integer(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(
+        ["pending", "approved", "refused", "expired"]), metadata={
+            "description": "`expired`: the holder did not decide within 30 days"})
+    expires_at = fields.DateTime(allow_none=True, metadata={
+        "description": "When the request lapses if the holder has not decided (pending only)"})
+    sections = fields.List(fields.String(), required=True)
+    purpose = fields.String(required=True)
+    purpose_text = fields.String(allow_none=True)
+    duration_days = fields.Integer(required=True)
+    named = fields.Boolean(required=True, metadata={
+        "description": "Asked for me alone (else for my whole organisation)"})
+    consent_reference = fields.String(allow_none=True, metadata={
+        "description": "Approved: the consent's reference (GET /advisor/holders/{reference}/"
+                       "passport while it lasts)"})
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+
+
 class AdvisorHolderSchema(Schema):
     """A holder whose consent covers me, under the consent's opaque reference."""
 

@@ -308,6 +308,7 @@ def redeem(db: Session, advisor: Actor, data: dict[str, Any]) -> dict[str, Any]:
         raise NotFound("This code is unknown, used or expired; ask the holder for a new one.")
     _duration(data["duration_days"])
     request.status = "pending"
+    request.advisor_account_id = advisor.account.id
     request.organisation_siret = advisor.account.siret
     request.advisor_email = advisor.account.email if data.get("named", True) else None
     request.advisor_name = advisor.account.display_name
@@ -320,6 +321,27 @@ def redeem(db: Session, advisor: Actor, data: dict[str, Any]) -> dict[str, Any]:
                    details={"request_id": request.id, "sections": request.sections})
     return {"id": request.id, "status": request.status, "sections": request.sections,
             "purpose": request.purpose, "duration_days": request.duration_days}
+
+
+def advisor_requests(db: Session, advisor: Actor) -> list[dict[str, Any]]:
+    """The requests this advisor made, newest first: where each stands, and the consent's
+    reference once approved — nothing of the holder (an approved one's name comes with the
+    holders list, which is journaled)."""
+    assert advisor.account is not None
+    now = utcnow()
+    rows = db.execute(
+        sa.select(ConsentRequest, Consent.reference)
+        .outerjoin(Consent, Consent.id == ConsentRequest.consent_id)
+        .where(ConsentRequest.advisor_account_id == advisor.account.id)
+        .order_by(ConsentRequest.id.desc())).all()
+    found = []
+    for request, reference in rows:
+        view = request_view(request, now)
+        found.append({key: view[key] for key in (
+            "id", "status", "expires_at", "sections", "purpose", "purpose_text",
+            "duration_days", "created_at", "updated_at")}
+            | {"named": request.advisor_email is not None, "consent_reference": reference})
+    return found
 
 
 def pending(db: Session, actor: Actor) -> list[dict[str, Any]]:

@@ -183,6 +183,48 @@ def test_a_request_not_decided_within_30_days_lapses(
     assert client.get("/api/v1/me/consent-receipts", headers=bearer(holder["token"])).json == []
 
 
+def test_an_advisor_follows_the_requests_they_made(
+        app: Flask, client: FlaskClient, holder: dict[str, Any], advisor: dict[str, Any],
+        committed: sessionmaker[Session]) -> None:
+    """An advisor lists their own requests with where each stands — pending (until when),
+    approved (with the consent's reference), refused, expired — and nothing of the holder;
+    a colleague of the same organisation sees none of them."""
+    requests = "/api/v1/advisor/consent-requests"
+
+    def redeem(**changes: Any) -> int:
+        code = client.post("/api/v1/me/consent-codes", headers=bearer(holder["token"])).json
+        made = client.post(requests, headers=bearer(advisor["token"]), json={
+            "code": code["code"], "sections": ["cv"], "purpose": "accompagnement_cep",
+            "duration_days": 30, **changes})
+        assert made.status_code == 201
+        return int(made.json["id"])
+
+    approved, refused, lapsed, waiting = redeem(), redeem(named=False), redeem(), redeem()
+    me = bearer(holder["token"])
+    client.post(f"/api/v1/me/consent-requests/{approved}/approve", headers=me)
+    client.post(f"/api/v1/me/consent-requests/{refused}/refuse", headers=me)
+    with unit_of_work(committed) as db:
+        request = db.get(ConsentRequest, lapsed)
+        assert request is not None
+        request.updated_at -= dt.timedelta(days=31)
+    listed = client.get(requests, headers=bearer(advisor["token"]))
+    assert listed.status_code == 200
+    by_id = {r["id"]: r for r in listed.json}
+    assert list(by_id) == [waiting, lapsed, refused, approved]  # newest first
+    assert [by_id[i]["status"] for i in by_id] == ["pending", "expired", "refused", "approved"]
+    assert by_id[waiting]["expires_at"] and by_id[approved]["expires_at"] is None
+    assert by_id[refused]["named"] is False and by_id[approved]["named"] is True
+    [holder_row] = client.get("/api/v1/advisor/holders", headers=bearer(advisor["token"])).json
+    assert by_id[approved]["consent_reference"] == holder_row["reference"]
+    assert {r["consent_reference"] for r in listed.json if r["id"] != approved} == {None}
+    text = listed.get_data(as_text=True)
+    assert "Dupont" not in text and "Antoine" not in text
+    colleague = builders.advisor(committed, "dominique@cep.example")
+    with unit_of_work(committed) as db:
+        token = mint(app, db, db.get(Account, colleague))
+    assert client.get(requests, headers=bearer(token)).json == []
+
+
 def test_a_request_decided_at_once_by_several_clicks_gives_one_consent(
         app: Flask, client: FlaskClient, holder: dict[str, Any], advisor: dict[str, Any]) -> None:
     """Approve and refuse sent together (a double click, two devices): one decision wins,

@@ -42,6 +42,8 @@ THIRD_PARTY_READS = [
 ]
 #: Third-party routes that read nothing of a holder.
 NOT_READS = {("POST", "/api/v1/advisor/consent-requests"): "turns a code into a request",
+             ("GET", "/api/v1/advisor/consent-requests"):
+                 "the advisor's own requests and their outcome: no passport, no identity",
              ("POST", "/api/v1/flux/validate"): "checks the caller's own file, stores nothing"}
 
 
