@@ -89,13 +89,16 @@ class ConsentCodeSchema(Schema):
     request_id = fields.Integer(required=True)
 
 
+#: Where an advisor's request stands (``expired``: not decided within 30 days).
+REQUEST_STATUSES = ["pending", "approved", "refused", "expired"]
+
+
 class ConsentRequestSchema(Schema):
     """An advisor's request, waiting for my decision (or decided)."""
 
     id = fields.Integer(required=True)
-    status = fields.String(required=True, validate=validate.OneOf(
-        ["pending", "approved", "refused", "expired"]), metadata={
-            "description": "`expired`: not decided within 30 days of the advisor's request"})
+    status = fields.String(required=True, validate=validate.OneOf(REQUEST_STATUSES), metadata={
+        "description": "`expired`: not decided within 30 days of the advisor's request"})
     expires_at = fields.DateTime(allow_none=True, metadata={
         "description": "When a request waiting for my decision lapses (null once decided)"})
     organisation_siret = fields.String(allow_none=True)
@@ -138,9 +141,8 @@ class AdvisorRequestSchema(Schema):
     """A request I made with a holder's code, and where it stands."""
 
     id = fields.Integer(required=True)
-    status = fields.String(required=True, validate=validate.OneOf(
-        ["pending", "approved", "refused", "expired"]), metadata={
-            "description": "`expired`: the holder did not decide within 30 days"})
+    status = fields.String(required=True, validate=validate.OneOf(REQUEST_STATUSES), metadata={
+        "description": "`expired`: the holder did not decide within 30 days"})
     expires_at = fields.DateTime(allow_none=True, metadata={
         "description": "When the request lapses if the holder has not decided (pending only)"})
     sections = fields.List(fields.String(), required=True)
