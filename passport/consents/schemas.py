@@ -154,6 +154,10 @@ class AdvisorRequestSchema(Schema):
     consent_reference = fields.String(allow_none=True, metadata={
         "description": "Approved: the consent's reference (GET /advisor/holders/{reference}/"
                        "passport while it lasts)"})
+    consent_status = fields.String(allow_none=True, validate=validate.OneOf(
+        ["active", "expired", "revoked", "scheduled"]), metadata={
+            "description": "Approved: whether the consent still lasts (`revoked`: the holder "
+                           "withdrew it)"})
     created_at = fields.DateTime(required=True)
     updated_at = fields.DateTime(required=True)
 

@@ -330,17 +330,19 @@ def advisor_requests(db: Session, advisor: Actor) -> list[dict[str, Any]]:
     assert advisor.account is not None
     now = utcnow()
     rows = db.execute(
-        sa.select(ConsentRequest, Consent.reference)
+        sa.select(ConsentRequest, Consent)
         .outerjoin(Consent, Consent.id == ConsentRequest.consent_id)
         .where(ConsentRequest.advisor_account_id == advisor.account.id)
         .order_by(ConsentRequest.id.desc())).all()
     found = []
-    for request, reference in rows:
+    for request, consent in rows:
         view = request_view(request, now)
         found.append({key: view[key] for key in (
             "id", "status", "expires_at", "sections", "purpose", "purpose_text",
-            "duration_days", "created_at", "updated_at")}
-            | {"named": request.advisor_email is not None, "consent_reference": reference})
+            "duration_days", "created_at", "updated_at")} | {
+            "named": request.advisor_email is not None,
+            "consent_reference": consent.reference if consent else None,
+            "consent_status": _status(consent, now) if consent else None})
     return found
 
 

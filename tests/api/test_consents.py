@@ -216,9 +216,18 @@ def test_an_advisor_follows_the_requests_they_made(
     assert by_id[refused]["named"] is False and by_id[approved]["named"] is True
     [holder_row] = client.get("/api/v1/advisor/holders", headers=bearer(advisor["token"])).json
     assert by_id[approved]["consent_reference"] == holder_row["reference"]
-    assert {r["consent_reference"] for r in listed.json if r["id"] != approved} == {None}
+    assert by_id[approved]["consent_status"] == "active"
+    assert {(r["consent_reference"], r["consent_status"]) for r in listed.json
+            if r["id"] != approved} == {(None, None)}
     text = listed.get_data(as_text=True)
     assert "Dupont" not in text and "Antoine" not in text
+    # The holder withdraws the consent: the advisor sees that their access ended.
+    mine = client.get("/api/v1/me/consent-requests", headers=me).json
+    [given] = [r["consent_id"] for r in mine if r["id"] == approved]
+    assert client.delete(f"{CONSENTS}/{given}", headers=me).status_code == 204
+    again = {r["id"]: r for r in client.get(requests, headers=bearer(advisor["token"])).json}
+    assert (again[approved]["status"], again[approved]["consent_status"]) == (
+        "approved", "revoked")
     colleague = builders.advisor(committed, "dominique@cep.example")
     with unit_of_work(committed) as db:
         token = mint(app, db, db.get(Account, colleague))
