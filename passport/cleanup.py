@@ -25,6 +25,7 @@ GRACE = dt.timedelta(days=7)
 #: A temporary file untouched this long belongs to no running upload or validation.
 TEMPORARIES_FOR = dt.timedelta(days=1)
 
+
 @dataclasses.dataclass(frozen=True)
 class Leftovers:
     """Rows of one kind that stopped serving: ``key`` is their primary key column."""

@@ -10,6 +10,8 @@ class DomainError(Exception):
 
     code = "error"
     title = "Error"
+    #: Seconds after which trying again may work (sent as ``Retry-After``), if known.
+    retry_after: int | None = None
 
     def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None) -> None:
         super().__init__(detail)
@@ -69,6 +71,7 @@ class RateLimited(DomainError):
 
     code = "rate_limited"
     title = "Too many requests"
+    retry_after: int
 
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail)

@@ -375,9 +375,9 @@ def forget_files(factory: sessionmaker[Session], before: dt.datetime, *,
             after = rows[-1].id
             ids = [row.id for row in rows]
             paths = {row.storage_path for row in rows}
+            # The batch's own deposits are done, so `not done` leaves them out.
             needed = set(session.scalars(sa.select(Deposit.storage_path).where(
-                Deposit.storage_path.in_(paths), Deposit.id.not_in(ids),
-                sa.not_(done))))
+                Deposit.storage_path.in_(paths), sa.not_(done))))
             if dry_run:
                 removed += sum(1 for path in paths - needed - seen if Path(path).exists())
                 seen |= paths

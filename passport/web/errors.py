@@ -151,9 +151,8 @@ def init_app(app: Flask) -> None:
             (s for cls, s in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 400
         )
         headers = {}
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after:
-            headers["Retry-After"] = str(retry_after)
+        if exc.retry_after:
+            headers["Retry-After"] = str(exc.retry_after)
         if isinstance(exc, errors.CodeRequired):
             headers["WWW-Authenticate"] = exc.challenge
         return problem(status, exc.code, exc.title, exc.detail, errors_list=exc.errors or None,
