@@ -171,7 +171,7 @@ class Report:
     def passages(self) -> Iterator[dict[str, Any]]:
         """Outcomes in document order, decompressed incrementally."""
         for line in self._lines():
-            item = json.loads(line)
+            item = orjson.loads(line)
             yield {"id": item, "ok": True} if isinstance(item, str) else item
 
     def _lines(self) -> Iterator[bytes]:
@@ -268,7 +268,7 @@ class Report:
                 "errors": p.get("errors", []),
                 "warnings": p.get("warnings", []),
             }
-            yield ("" if first else ", ") + json.dumps(item, ensure_ascii=False)
+            yield ("" if first else ",") + orjson.dumps(item).decode()
             first = False
         yield "]}"
 
