@@ -108,6 +108,8 @@ MENTIONS = [
     "MENTION_TRES_BIEN_AVEC_FELICITATIONS_DU_JURY",
 ]
 DIGCOMP = {1: 3, 2: 6, 3: 4, 4: 4, 5: 4}
+#: The first people have curated passports (the demo logins), and no bulk passage.
+SHOWCASE_PEOPLE = 3
 
 
 def nir_key(nir13: str) -> str:
@@ -298,7 +300,13 @@ class Generator:
     def passages(self, count: int) -> Iterator[tuple[str, Outcome]]:
         """``count`` passage elements (XML text) with the outcome each should get."""
         rng = self.rng
-        with_files = [p for p in self.people if p.training_files]
+        # The showcase people's passports hold their curated items only (what a newcomer
+        # opens first), not random bulk results beside them.
+        showcase = {id(p) for p in self.people[:SHOWCASE_PEOPLE]}
+        people = [p for p in self.people if id(p) not in showcase] or self.people
+        with_files = [p for p in people if p.training_files]
+        homonyms = [pair for pair in self.homonyms
+                    if not showcase & {id(pair[0]), id(pair[1])}] or self.homonyms
         for _ in range(count):
             roll = rng.random()
             if roll < 0.03:
@@ -310,18 +318,18 @@ class Generator:
                     country=None,
                 )
                 yield self._passage(stranger, "titulaire"), Outcome(False, "nirisation_aucun")
-            elif roll < 0.04 and self.homonyms:
-                first, _twin = rng.choice(self.homonyms)
+            elif roll < 0.04 and homonyms:
+                first, _twin = rng.choice(homonyms)
                 xml = self._passage(first, "titulaire", birth_day_known=False)
                 yield xml, Outcome(False, "nirisation_plusieurs")
             elif roll < 0.06:
-                person = rng.choice(self.people)
+                person = rng.choice(people)
                 yield self._passage(person, "titulaire", break_rule=True), Outcome(False, "regle")
             elif roll < 0.25 and with_files:
                 person = rng.choice(with_files)
                 yield self._passage(person, "dossierFormation"), Outcome(True)
             else:
-                person = rng.choice(self.people)
+                person = rng.choice(people)
                 warn = rng.random() < 0.02
                 xml = self._passage(person, "titulaire", vae_warning=warn)
                 yield xml, Outcome(True, warning="regle_3" if warn else None)
@@ -531,8 +539,6 @@ class Generator:
         counts["id_flux"] = id_flux
         return counts
 
-
-SHOWCASE_PEOPLE = 3
 
 
 def _showcase_passages(gen: Generator, p: Person, n: int) -> list[tuple[str, str, str, str]]:

@@ -224,6 +224,13 @@ def test_demo_generate_and_load(cli: CliRunner, tmp_path: Path, committed: Facto
                 assert codes == {"referentiel_code_inconnu"}, expected["file"]
             else:
                 assert deposit.warnings_count == expected["warnings"], (expected["file"], codes)
+    # The showcase holders' passports hold their curated items only, no bulk result.
+    curated = Passage.id_technique.like("VITRINE-%")
+    with unit_of_work(committed) as db:
+        showcase = set(db.scalars(sa.select(Passage.holder_id).where(curated)))
+        mixed = db.scalar(sa.select(sa.func.count()).where(
+            Passage.holder_id.in_(showcase), ~curated))
+    assert len(showcase) == 3 and mixed == 0
     # The analytics are computed: an analyst of the demo sees success rates at once.
     from passport.analytics.service import Query, success_rates
 
