@@ -35,6 +35,8 @@ run: export PASSPORT_ISSUER ?= http://$(HOST):$(PORT)
 # The demo's few hundred holders make cells of a few people: at the default threshold (20)
 # the analyst would see every one hidden. Production refuses under 11.
 run: export PASSPORT_ANALYTICS_MIN_CELL ?= 3
+# The Prometheus scrape token of the demo (production sets its own secret).
+run: export PASSPORT_METRICS_TOKEN ?= demo-metrics-token-not-a-secret
 run: ISSUER_HINT = $(if $(filter http://127.0.0.1:5000,$(PASSPORT_ISSUER)),,PASSPORT_ISSUER=$(PASSPORT_ISSUER) )
 run: install
 	@mkdir -p instance
@@ -55,6 +57,8 @@ run: install
 	@echo "    Success rates, as an analyst (small demo: disclosure threshold 3 instead of 20; smaller cells are hidden):"
 	@echo "      TOKEN=\$$($(ISSUER_HINT)$(PASSPORT) dev token --analyst $(PASSPORT_ANALYSTS))"
 	@echo "      curl -H \"Authorization: Bearer \$$TOKEN\" 'http://$(HOST):$(PORT)/api/v1/analytics/success-rates?group_by=year'"
+	@echo "    Metrics, as Prometheus scrapes them:"
+	@echo "      curl -H \"Authorization: Bearer $(PASSPORT_METRICS_TOKEN)\" http://$(HOST):$(PORT)/metrics"
 	@echo "  Demo data: $(DEMO) (reports in $(DEMO)/reports); try:"
 	@echo "    $(PASSPORT) flux validate $(DEMO)/flux-0001.xml"
 	@echo "    $(PASSPORT) certifiers list"
@@ -69,7 +73,7 @@ lint: install
 	$(VENV)/bin/ruff check passport ingestion tests benchmarks
 	$(VENV)/bin/mypy
 
-TEST_PACKAGES := '/usr/lib/postgresql/*/bin/initdb:postgresql' chromium:chromium chromedriver:chromium-driver redis-server:redis-server pdftoppm:poppler-utils wrk:wrk
+TEST_PACKAGES := '/usr/lib/postgresql/*/bin/initdb:postgresql' chromium:chromium chromedriver:chromium-driver redis-server:redis-server pdftoppm:poppler-utils wrk:wrk prometheus:prometheus
 
 # Branch coverage of passport/ and ingestion/ (child processes included) is measured on the
 # SQLite run and must stay at 90 % or more; reports in artifacts/coverage/ and coverage.xml.

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask
 
+from passport import metrics
 from passport.config import Settings
 from passport.db import make_engine, make_session_factory
 from passport.web import db as web_db
@@ -29,6 +30,8 @@ def create_app(
     app.url_map.converters["id32"] = Id32Converter
     _configure(app, settings, overrides)
     _init_database(app, settings)
+    # First: its timer starts before any other hook may answer the request.
+    metrics.init_app(app, settings, make_session_factory(app.extensions["passport.engine"]))
     _init_auth(app, settings)
     _register_api(app)
     # After flask-smorest, whose own HTTPException handler this one replaces.

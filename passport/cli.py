@@ -787,7 +787,10 @@ def openapi(output: Path | None) -> None:
 def serve(cli: CliContext, host: str, port: int, workers: int | None) -> None:
     """Run the HTTP service: Flask's server in development, gunicorn otherwise."""
     from passport.app import create_app
+    from passport.metrics import enable_multiprocess
 
+    if cli.settings.env != "development":
+        enable_multiprocess()  # the workers' request counts, added up by any worker's scrape
     app = create_app(cli.settings)
     if cli.settings.env == "development":
         app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)

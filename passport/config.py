@@ -117,6 +117,8 @@ UPSTREAM_SCOPES = {
 #: Default disclosure threshold of the analytics (``PASSPORT_ANALYTICS_MIN_CELL``).
 ANALYTICS_MIN_CELL = 20
 ACR_LEVELS = ("eidas1", "eidas2", "eidas3")
+#: Shortest accepted scrape token (``PASSPORT_METRICS_TOKEN``).
+_MIN_METRICS_TOKEN = 16
 
 
 def _pem(name: str, value: str | None) -> str | None:
@@ -227,6 +229,9 @@ class Settings:
     # -- analytics -------------------------------------------------------------------
     #: Statistical disclosure control: cells under this many people are suppressed.
     analytics_min_cell: int = ANALYTICS_MIN_CELL
+    # -- operations ------------------------------------------------------------------
+    #: Bearer token of the Prometheus scraper (``GET /metrics``); None: metrics are off.
+    metrics_token: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -308,6 +313,7 @@ class Settings:
                 environ, "PASSPORT_INGEST_SUBPROCESS_MIN_BYTES", DEFAULT_SUBPROCESS_MIN_BYTES
             ),
             log_level=environ.get("PASSPORT_LOG_LEVEL", "INFO"),
+            metrics_token=environ.get("PASSPORT_METRICS_TOKEN") or None,
         )
         settings.check()
         return settings
@@ -355,6 +361,11 @@ class Settings:
             raise ConfigurationError("PASSPORT_JOURNAL_RETENTION_MONTHS must be 1 to 120")
         if not 0 <= self.flux_file_retention_days <= 3650:
             raise ConfigurationError("PASSPORT_FLUX_FILE_RETENTION_DAYS must be 0 to 3650")
+        if self.metrics_token is not None and (
+                len(self.metrics_token) < _MIN_METRICS_TOKEN or not self.metrics_token.isprintable()
+                or " " in self.metrics_token):
+            raise ConfigurationError(f"PASSPORT_METRICS_TOKEN must be at least "
+                                     f"{_MIN_METRICS_TOKEN} printable characters, no space")
         if self.nir_encryption_key_id not in self.nir_encryption_keys:
             raise ConfigurationError("current NIR encryption key id has no key")
         for kid, key in self.nir_encryption_keys.items():
