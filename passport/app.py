@@ -14,6 +14,7 @@ from passport.db import make_engine, make_session_factory
 from passport.web import db as web_db
 from passport.web import errors as web_errors
 from passport.web import guards as web_guards
+from passport.web import requestid
 from passport.web.converters import Id32Converter, IdConverter
 
 
@@ -30,7 +31,9 @@ def create_app(
     app.url_map.converters["id32"] = Id32Converter
     _configure(app, settings, overrides)
     _init_database(app, settings)
-    # First: its timer starts before any other hook may answer the request.
+    # First: every other hook's logs carry the request's id, the timer starts before any
+    # other hook may answer.
+    requestid.init_app(app)
     metrics.init_app(app, settings, make_session_factory(app.extensions["passport.engine"]))
     _init_auth(app, settings)
     _register_api(app)

@@ -32,6 +32,7 @@ from rich.table import Table
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
+from passport import logs
 from passport.config import ConfigurationError, Settings
 
 T = TypeVar("T")
@@ -123,12 +124,12 @@ class _Commands(click.Group):
 def main(ctx: click.Context) -> None:
     """Skills passport backend: certifier flux ingestion and the passport API."""
     ctx.call_on_close(ctx.ensure_object(CliContext).close)
-    level = os.environ.get("PASSPORT_LOG_LEVEL", "WARNING").upper()
-    handlers: list[logging.Handler] = [logging.StreamHandler()]
-    if log_file := os.environ.get("PASSPORT_LOG_FILE"):
-        handlers.append(logging.FileHandler(log_file, encoding="utf-8", delay=True))
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        handlers=handlers)
+    try:
+        logs.configure(os.environ.get("PASSPORT_LOG_LEVEL", "WARNING").upper(),
+                       os.environ.get("PASSPORT_LOG_FORMAT", "text"),
+                       os.environ.get("PASSPORT_LOG_FILE"))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 # -- db ---------------------------------------------------------------------------------

@@ -8,6 +8,10 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+#: gunicorn's default access line, then the request's id (`passport.web.requestid`).
+ACCESS_LOG_FORMAT = ('%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" '
+                     "%({x-request-id}o)s")
+
 
 class _Server(BaseApplication):
     def __init__(self, app: Flask, options: dict[str, Any]) -> None:
@@ -30,5 +34,6 @@ def serve(app: Flask, host: str, port: int, workers: int) -> None:
     # request triggers it), and shared copy-on-write by the forked workers.
     gc.freeze()
     _Server(app, {"bind": f"{host}:{port}", "workers": workers, "accesslog": "-",
+                  "access_log_format": ACCESS_LOG_FORMAT,
                   # gunicorn's advice: heartbeat files in memory, not on a slow disk.
                   "worker_tmp_dir": "/dev/shm"}).run()  # noqa: S108

@@ -16,6 +16,7 @@ from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
 from passport import errors
+from passport.web import requestid
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ class ProblemSchema(ma.Schema):
     instance = ma.fields.String(allow_none=True)
     detail = ma.fields.String()
     errors = ma.fields.List(ma.fields.Nested(ProblemErrorSchema))
+    request_id = ma.fields.String(metadata={
+        "description": "This request's id (also the X-Request-ID header): quote it to support"})
 
 
 class ProblemApi(Api):
@@ -107,6 +110,8 @@ def problem(
     }
     if detail:
         body["detail"] = detail
+    if request_id := requestid.current():
+        body["request_id"] = request_id
     if errors_list:
         body["errors"] = errors_list
     body.update(extra)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -43,8 +44,14 @@ def test_serve_answers_health(env: str, database_url: str, engine: object, tmp_p
                                env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         assert wait_for_health(port, process) == {"status": "ok", "database": "ok"}
+        traced = urllib.request.Request(f"http://127.0.0.1:{port}/health",
+                                        headers={"X-Request-ID": "lb-trace-0042"})
+        with urllib.request.urlopen(traced, timeout=5) as answer:  # noqa: S310 -- loopback
+            assert answer.headers["X-Request-ID"] == "lb-trace-0042"
     finally:
         process.terminate()
         output = process.communicate(timeout=30)[0].decode()
     if env == "production":
         assert "gunicorn" in output.lower() or "Booting worker" in output
+        # gunicorn's access log names each request's id.
+        assert re.search(r'"GET /health HTTP/1\.1" 200 .* lb-trace-0042$', output, re.MULTILINE)
