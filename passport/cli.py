@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -556,8 +556,9 @@ def analytics_refresh(cli: CliContext) -> None:
     """Rebuild every aggregate from the training files and passages (the deposits and
     imports keep them up to date; run this after a restore, or nightly as a safety net)."""
     from passport.analytics.refresh import full_refresh
+    from passport.maintenance import recorded
 
-    with cli.transaction() as session:
+    with recorded(cli.sessions, "analytics_refresh"), cli.transaction() as session:
         result = full_refresh(session, cli.settings.analytics_min_cell)
     err.print(f"analytics: {result.files:,} training files → {result.cells:,} cells in "
               f"{result.seconds:.1f} s")
@@ -633,13 +634,18 @@ def journal() -> None:
 def journal_verify(cli: CliContext, holder_id: int | None) -> None:
     """Check every hash chain; report the first broken link of each broken chain."""
     from passport.journal.service import verify
+    from passport.maintenance import Run, recorded
 
-    with cli.transaction() as session:
-        checked, broken = verify(session, holder_id)
-    for link in broken:
-        err.print(f"holder {link.holder_id}: broken at entry {link.seq}: {link.reason}")
-    if broken:
-        raise click.ClickException(f"{len(broken)} broken chain(s) among {checked} entries")
+    # Checking one holder's chain is an investigation, not the scheduled check.
+    with (recorded(cli.sessions, "journal_verify") if holder_id is None
+          else nullcontext(Run("journal_verify"))) as run:
+        with cli.transaction() as session:
+            checked, broken = verify(session, holder_id)
+        for link in broken:
+            err.print(f"holder {link.holder_id}: broken at entry {link.seq}: {link.reason}")
+        if broken:
+            run.failure = f"{len(broken)} broken chain(s) among {checked} entries"
+            raise click.ClickException(run.failure)
     err.print(f"{checked} entries checked, every chain intact")
 
 
@@ -655,14 +661,16 @@ def journal_purge(cli: CliContext, months: int | None, dry_run: bool) -> None:
     from passport.db import utcnow
     from passport.journal.models import JournalEntry
     from passport.journal.service import months_before, purge
+    from passport.maintenance import recorded
 
     before = months_before(utcnow(), months or cli.settings.journal_retention_months)
-    with cli.transaction() as session:
-        if dry_run:
+    if dry_run:
+        with cli.transaction() as session:
             count = session.scalar(sa.select(sa.func.count()).where(
                 JournalEntry.occurred_at < before)) or 0
-            err.print(f"{count} entries older than {before:%Y-%m-%d %H:%M} UTC would be purged")
-            return
+        err.print(f"{count} entries older than {before:%Y-%m-%d %H:%M} UTC would be purged")
+        return
+    with recorded(cli.sessions, "journal_purge"), cli.transaction() as session:
         result = purge(session, before)
     err.print(f"{result.entries} entries older than {before:%Y-%m-%d %H:%M} UTC purged "
               f"from {result.holders} journals")
@@ -677,9 +685,11 @@ def cleanup(cli: CliContext, dry_run: bool) -> None:
     expired codes, consent codes never typed, received files past
     PASSPORT_FLUX_FILE_RETENTION_DAYS (deposits and reports stay), interrupted uploads."""
     from passport.cleanup import run
+    from passport.maintenance import recorded
 
     try:
-        swept = run(cli.sessions, cli.settings, dry_run=dry_run)
+        with recorded(cli.sessions, "cleanup") if not dry_run else nullcontext():
+            swept = run(cli.sessions, cli.settings, dry_run=dry_run)
     except OSError as exc:  # the storage volume (what was removed before it stays removed)
         raise click.ClickException(f"storage: {exc.strerror or exc} ({exc.filename})") from None
     verb = "would be removed" if dry_run else "removed"

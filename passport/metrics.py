@@ -19,6 +19,7 @@ as a bearer token.  Nothing personal is in any label or value.
 from __future__ import annotations
 
 import atexit
+import datetime as dt
 import hmac
 import logging
 import os
@@ -46,6 +47,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from passport.config import Settings
 from passport.db import utcnow
 from passport.deposits.models import Deposit, DepositStatus
+from passport.maintenance import TASKS, MaintenanceRun, last_runs
+from passport.referentials.models import ReferentialImport
 from passport.web.errors import problem
 
 log = logging.getLogger(__name__)
@@ -123,6 +126,10 @@ class DepositCollector(Collector):
         d = Deposit.__table__
         now = utcnow()
         with self.sessions() as db:
+            runs = {run.task: run for run in last_runs(db)}
+            imported = db.execute(
+                sa.select(ReferentialImport.kind, sa.func.max(ReferentialImport.finished_at))
+                .group_by(ReferentialImport.kind)).all()
             by_status: dict[DepositStatus, int] = dict(db.execute(
                 sa.select(d.c.status, sa.func.count()).group_by(d.c.status)).all())
             oldest_waiting, oldest_running = db.execute(sa.select(
@@ -163,6 +170,15 @@ class DepositCollector(Collector):
         passages.add_metric(["ok"], ok)
         passages.add_metric(["ko"], ko)
         yield passages
+        yield from _maintenance(runs)
+        referentials = GaugeMetricFamily(
+            "passport_referential_imported_timestamp_seconds",
+            "When each referential (rncp, rs, rncp-csv, rome) was last imported.",
+            labels=["referential"])
+        for kind, finished in imported:
+            if finished is not None:
+                referentials.add_metric([kind], _timestamp(finished))
+        yield referentials
 
     def _queue(self, url: str) -> Iterator[Metric]:
         from passport.worker import QUEUE
@@ -186,6 +202,37 @@ class DepositCollector(Collector):
         waiting.add_metric([], length)
         yield up
         yield waiting
+
+
+def _maintenance(runs: dict[str, MaintenanceRun]) -> Iterator[Metric]:
+    """When each scheduled job last succeeded and failed (0: never), and whether its last
+    run succeeded (absent until it ran once)."""
+    success = GaugeMetricFamily(
+        "passport_maintenance_last_success_timestamp_seconds",
+        "When each scheduled job last succeeded (0: never).", labels=["task"])
+    failure = GaugeMetricFamily(
+        "passport_maintenance_last_failure_timestamp_seconds",
+        "When each scheduled job last failed (0: never).", labels=["task"])
+    last_ok = GaugeMetricFamily(
+        "passport_maintenance_last_run_ok",
+        "1 when the scheduled job's last run succeeded, 0 when it failed.", labels=["task"])
+    for task in TASKS:
+        run = runs.get(task)
+        success.add_metric([task], _timestamp(run.last_success_at if run else None))
+        failure.add_metric([task], _timestamp(run.last_failure_at if run else None))
+        if run is not None and run.last_ok is not None:
+            last_ok.add_metric([task], 1 if run.last_ok else 0)
+    yield success
+    yield failure
+    yield last_ok
+
+
+def _timestamp(when: dt.datetime | None) -> float:
+    if when is None:
+        return 0.0
+    if when.tzinfo is None:  # SQLite hands back naive UTC from an aggregate
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()
 
 
 def _age(now: Any, since: Any) -> float:

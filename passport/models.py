@@ -24,6 +24,7 @@ from passport.deposits.models import (
 )
 from passport.holders.models import Holder, IdentityRecord, NirAlias
 from passport.journal.models import JournalEntry, JournalPurgePermit
+from passport.maintenance import MaintenanceRun
 from passport.records.models import Declaration, ErrorReport, Passage, PassageKey
 from passport.referentials.models import (
     Certification,
@@ -68,6 +69,7 @@ __all__ = [
     "JournalEntry",
     "JournalPurgePermit",
     "LineageKey",
+    "MaintenanceRun",
     "Mandate",
     "NirAlias",
     "OAuthClient",
