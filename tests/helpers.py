@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from ingestion.pipeline import Source
 from ingestion.report import Report
 from passport.config import Settings
-from passport.db import unit_of_work
+from passport.db import unit_of_work, utcnow
 from passport.deposits import service
-from passport.deposits.models import Deposit
+from passport.deposits.models import Deposit, DepositStatus
 from passport.holders.service import IDENTITY_COLUMNS, import_identities
 from passport.nir import NirVault
 from passport.records.models import Passage
@@ -103,3 +105,16 @@ def empty_tables(engine: sa.Engine, keep: frozenset[str] = frozenset()) -> None:
                 "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'"
             ).first():
                 conn.exec_driver_sql("DELETE FROM sqlite_sequence")
+
+
+def undeletable_received_file(factory: sessionmaker[Session], tmp: Path) -> Path:
+    """A processed deposit whose stored copy, past its retention, cannot be deleted as a
+    file (a directory): the clean-up's storage failing mid-way."""
+    odd = tmp / "ab" / "ab12.xml"
+    odd.mkdir(parents=True)
+    old = utcnow() - dt.timedelta(days=40)
+    os.utime(odd, (old.timestamp(), old.timestamp()))
+    with unit_of_work(factory) as db:
+        db.add(Deposit(file_name="f.xml", sha256="ab12", size_bytes=1, storage_path=str(odd),
+                       status=DepositStatus.TRAITE, received_at=old, finished_at=old))
+    return odd

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +25,8 @@ from passport.cli import main
 from passport.consents import service as consents
 from passport.consents.models import ConsentRequest
 from passport.db import unit_of_work, utcnow
-from passport.deposits.models import Deposit, DepositStatus
 from tests.api.builders import a_pending_request, actor, advisor
+from tests.helpers import undeletable_received_file
 from tests.oauth import Flow, bearer, pivot, set_user
 
 LOGINS = ("login requests never finished", "refresh tokens of ended logins",
@@ -144,13 +143,7 @@ def test_cli(cli: CliRunner, monkeypatch: Any, committed: sessionmaker[Session],
     # The storage failing mid-way: one line, non-zero (here a stored copy that cannot be
     # deleted as a file).
     monkeypatch.delenv("PASSPORT_FLUX_FILE_RETENTION_DAYS")
-    odd = tmp_path / "ab" / "ab12.xml"
-    odd.mkdir(parents=True)
-    old = utcnow() - dt.timedelta(days=40)
-    os.utime(odd, (old.timestamp(), old.timestamp()))
-    with unit_of_work(committed) as db:
-        db.add(Deposit(file_name="f.xml", sha256="ab12", size_bytes=1, storage_path=str(odd),
-                       status=DepositStatus.TRAITE, received_at=old, finished_at=old))
+    undeletable_received_file(committed, tmp_path)
     failed = cli.invoke(main, ["cleanup"])
     assert failed.exit_code == 1 and failed.stderr.startswith("Error: storage: ")
     assert "Traceback" not in failed.output

@@ -3,8 +3,6 @@ each last succeeded or failed."""
 
 from __future__ import annotations
 
-import datetime as dt
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -16,10 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from passport.cli import main
 from passport.config import Settings
 from passport.db import unit_of_work, utcnow
-from passport.deposits.models import Deposit, DepositStatus
 from passport.journal.models import JournalEntry
 from passport.maintenance import TASKS, MaintenanceRun, last_runs, recorded
 from tests.api.test_journal import _fill, _holder
+from tests.helpers import undeletable_received_file
 from tests.integration.test_metrics import SCRAPE, environment, value
 
 
@@ -91,14 +89,7 @@ def test_each_scheduled_command_records_its_run(cli: CliRunner,
 
 def test_a_job_that_fails_records_why(cli: CliRunner, committed: sessionmaker[Session],
                                       tmp_path: Path) -> None:
-    # A received file past its retention that cannot be deleted as a file.
-    odd = tmp_path / "ab" / "ab12.xml"
-    odd.mkdir(parents=True)
-    old = utcnow() - dt.timedelta(days=40)
-    os.utime(odd, (old.timestamp(), old.timestamp()))
-    with unit_of_work(committed) as db:
-        db.add(Deposit(file_name="f.xml", sha256="ab12", size_bytes=1, storage_path=str(odd),
-                       status=DepositStatus.TRAITE, received_at=old, finished_at=old))
+    undeletable_received_file(committed, tmp_path)
     result = cli.invoke(main, ["cleanup"])
     assert result.exit_code == 1 and result.stderr.startswith("Error: storage: ")
     run = runs(committed)["cleanup"]
