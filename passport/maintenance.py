@@ -42,10 +42,6 @@ class MaintenanceRun(Base):
     last_ok: Mapped[bool | None]
 
 
-class JobFailed(Exception):
-    """A scheduled job found something wrong (recorded as its failure, then raised)."""
-
-
 @dataclass
 class Run:
     """The run being recorded: a job may describe its failure before raising."""

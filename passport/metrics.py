@@ -27,7 +27,6 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, Response, g, request
@@ -99,8 +98,9 @@ class HttpMetrics:
         self.duration.labels(method, route).observe(seconds)
 
 
-class DepositCollector(Collector):
-    """Deposit and queue figures, read at each scrape."""
+class StoreCollector(Collector):
+    """The figures read from the database (deposits, scheduled jobs, referentials) and the
+    broker (queue), at each scrape."""
 
     def __init__(self, sessions: sessionmaker[Session], settings: Settings) -> None:
         self.sessions = sessions
@@ -110,7 +110,7 @@ class DepositCollector(Collector):
         up = GaugeMetricFamily("passport_database_up",
                                "1 when the database answered the scrape's queries.")
         try:
-            figures = list(self._deposits())
+            figures = list(self._figures())
         except sa.exc.SQLAlchemyError:
             log.warning("metrics: the database does not answer")
             up.add_metric([], 0)
@@ -122,7 +122,7 @@ class DepositCollector(Collector):
         if self.settings.celery_broker_url:
             yield from self._queue(self.settings.celery_broker_url)
 
-    def _deposits(self) -> Iterator[Metric]:
+    def _figures(self) -> Iterator[Metric]:
         d = Deposit.__table__
         now = utcnow()
         with self.sessions() as db:
@@ -183,12 +183,13 @@ class DepositCollector(Collector):
     def _queue(self, url: str) -> Iterator[Metric]:
         from passport.worker import QUEUE
 
+        if not url.startswith(("redis://", "rediss://")):
+            return  # another broker: its own exporter tells its queues
+        import redis
+
         up = GaugeMetricFamily("passport_broker_up", "1 when the Celery broker answered.")
         waiting = GaugeMetricFamily("passport_queue_messages",
                                     "Deposit jobs waiting in the Celery queue.")
-        if not url.startswith(("redis://", "rediss://")):
-            return
-        import redis
 
         try:
             with redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2) as r:
@@ -235,19 +236,15 @@ def _timestamp(when: dt.datetime | None) -> float:
     return when.timestamp()
 
 
-def _age(now: Any, since: Any) -> float:
-    if since is None:
-        return 0.0
-    if since.tzinfo is None:  # SQLite hands back naive UTC from an aggregate
-        since = since.replace(tzinfo=now.tzinfo)
-    return max(0.0, (now - since).total_seconds())
+def _age(now: dt.datetime, since: dt.datetime | None) -> float:
+    return 0.0 if since is None else max(0.0, now.timestamp() - _timestamp(since))
 
 
 def init_app(app: Flask, settings: Settings, sessions: sessionmaker[Session]) -> None:
     """Count every request; serve ``/metrics`` when a scrape token is configured."""
     disable_created_metrics()  # one series less per label set; Prometheus does without
     http = HttpMetrics()
-    deposits = DepositCollector(sessions, settings)
+    store = StoreCollector(sessions, settings)
     app.extensions["passport.metrics"] = http
 
     @app.before_request
@@ -280,6 +277,6 @@ def init_app(app: Flask, settings: Settings, sessions: sessionmaker[Session]) ->
         else:
             shared = http.registry
         scrape = CollectorRegistry()
-        scrape.register(deposits)
+        scrape.register(store)
         return Response(generate_latest(shared) + generate_latest(scrape),
                         content_type=CONTENT_TYPE)
