@@ -34,7 +34,7 @@ def create_app(
     # First: every other hook's logs carry the request's id, the timer starts before any
     # other hook may answer.
     requestid.init_app(app)
-    metrics.init_app(app, settings, make_session_factory(app.extensions["passport.engine"]))
+    metrics.init_app(app, settings, app.extensions["passport.sessions"])
     _init_auth(app, settings)
     _register_api(app)
     # After flask-smorest, whose own HTTPException handler this one replaces.

@@ -540,7 +540,6 @@ class Generator:
         return counts
 
 
-
 def _showcase_passages(gen: Generator, p: Person, n: int) -> list[tuple[str, str, str, str]]:
     """(certifier, type, code, passage XML) of a rich passport for person ``n``: valid, expired,
     provisional, DigComp and CECRL results, and one to be withdrawn."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Response, request
 
 from passport.logs import REQUEST_ID
 
@@ -18,7 +18,7 @@ _ACCEPTED = re.compile(r"[A-Za-z0-9._:=+/-]{8,128}")
 
 def current() -> str | None:
     """The id of the request being answered (None outside a request)."""
-    return g.get("request_id") if has_request_context() else None
+    return REQUEST_ID.get()
 
 
 def init_app(app: Flask) -> None:
@@ -27,13 +27,12 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def _assign() -> None:
         given = request.headers.get(HEADER, "")
-        g.request_id = given if _ACCEPTED.fullmatch(given) else uuid.uuid4().hex
-        REQUEST_ID.set(g.request_id)
+        REQUEST_ID.set(given if _ACCEPTED.fullmatch(given) else uuid.uuid4().hex)
 
     @app.after_request
     def _send(response: Response) -> Response:
-        if "request_id" in g:
-            response.headers[HEADER] = g.request_id
+        if request_id := REQUEST_ID.get():
+            response.headers[HEADER] = request_id
         return response
 
     @app.teardown_request

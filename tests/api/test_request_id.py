@@ -9,26 +9,22 @@ import logging
 import os
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
 
-from passport.app import create_app
 from passport.config import Settings
 from passport.logs import RequestIdFilter, formatter
-from tests.api.fixtures import dispose
 from tests.workers import PASSPORT
 
 
 @pytest.fixture
-def app(database_url: str, engine: object, tmp_path: Path) -> Iterator[Flask]:
-    application = create_app(Settings.from_env({
+def app(make_app: Any, database_url: str, tmp_path: Path) -> Flask:
+    return make_app(Settings.from_env({  # type: ignore[no-any-return]
         "PASSPORT_ENV": "test", "PASSPORT_DATABASE_URL": database_url,
         "PASSPORT_INSTANCE_DIR": str(tmp_path / "instance")}))
-    yield application
-    dispose(application)
 
 
 def test_each_answer_names_its_request(app: Flask) -> None:
@@ -59,9 +55,9 @@ def test_a_problem_quotes_the_request_id(app: Flask) -> None:
     assert refused.json["request_id"] == "support-case-42" == refused.headers["X-Request-ID"]
 
 
-def test_log_lines_of_a_request_carry_its_id(tmp_path: Path) -> None:
+def test_log_lines_of_a_request_carry_its_id(make_app: Any, tmp_path: Path) -> None:
     # A database that cannot be opened (a directory): the health check logs a warning.
-    app = create_app(Settings.from_env({
+    app = make_app(Settings.from_env({
         "PASSPORT_ENV": "test", "PASSPORT_INSTANCE_DIR": str(tmp_path),
         "PASSPORT_DATABASE_URL": f"sqlite:///{tmp_path}"}))
     lines = io.StringIO()
@@ -75,7 +71,6 @@ def test_log_lines_of_a_request_carry_its_id(tmp_path: Path) -> None:
         logging.getLogger("passport.test").warning("outside any request")
     finally:
         logger.removeHandler(handler)
-        dispose(app)
     assert answer.status_code == 503
     request_id = answer.headers["X-Request-ID"]
     inside, outside = lines.getvalue().splitlines()

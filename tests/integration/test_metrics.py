@@ -11,21 +11,17 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.orm import Session, sessionmaker
 
-from passport.app import create_app
 from passport.config import ConfigurationError, Settings
 from passport.db import unit_of_work, utcnow
 from passport.deposits.models import Deposit, DepositStatus
-from tests.api.fixtures import dispose
 from tests.integration.test_serve import wait_for_health
 from tests.privacy import SESSION
 from tests.workers import PASSPORT, free_port, redis_server
@@ -41,17 +37,9 @@ def environment(database_url: str, tmp_path: Path, **extra: str) -> dict[str, st
 
 
 @pytest.fixture
-def build(engine: object) -> Iterator[Any]:
-    apps: list[Flask] = []
-
-    def make(env: dict[str, str]) -> Flask:
-        app = create_app(Settings.from_env(env), {"TESTING": True})
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        dispose(app)
+def build(make_app: Any) -> Any:
+    """Apps from environment variables (built by `make_app`, disposed after the test)."""
+    return lambda env: make_app(Settings.from_env(env))
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
