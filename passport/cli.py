@@ -676,6 +676,64 @@ def journal_purge(cli: CliContext, months: int | None, dry_run: bool) -> None:
               f"from {result.holders} journals")
 
 
+# -- encryption keys --------------------------------------------------------------------
+@main.group()
+def keys() -> None:
+    """Encryption keys of what is kept for its owner (NIRs, share links): which key holds
+    what, and moving it all to the current key after a rotation."""
+
+
+@keys.command("status")
+@pass_cli
+def keys_status(cli: CliContext) -> None:
+    """Count the stored values by key id; fail when some are under a key not configured."""
+    from passport.rekey import census, unreadable
+
+    vault = cli.vault()
+    with cli.transaction() as session:
+        uses = census(session)
+    table = Table()
+    for column in ("values", "key id", "count", "key"):
+        table.add_column(column)
+    for use in uses:
+        state = ("current" if use.key_id == vault.key_id else
+                 "former, configured" if vault.has_key(use.key_id) else "NOT CONFIGURED")
+        table.add_row(use.label, use.key_id, f"{use.count:,}", state)
+    out.print(table)
+    former = sum(use.count for use in uses if use.key_id != vault.key_id)
+    if missing := unreadable(uses, vault):
+        raise click.ClickException(
+            f"{sum(u.count for u in missing):,} value(s) under a key id the configuration "
+            "does not have: add it to PASSPORT_NIR_ENCRYPTION_OLD_KEYS")
+    err.print(f"{former:,} value(s) under a former key" + (
+        ": run passport keys reencrypt" if former else
+        f"; every value is under the current key {vault.key_id!r}, former keys can go"))
+
+
+@keys.command("reencrypt")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=2000, show_default=True,
+              help="Values per transaction.")
+@pass_cli
+def keys_reencrypt(cli: CliContext, batch_size: int) -> None:
+    """Rewrite every value still under a former key with the current one (resumable)."""
+    from passport.rekey import RekeyError, pending_count, reencrypt
+
+    vault = cli.vault()
+    with cli.transaction() as session:
+        total = pending_count(session, vault)
+    started = time.perf_counter()
+    with _progress(MofNCompleteColumn()) as progress:
+        task = progress.add_task("re-encrypting", total=total)
+        try:
+            done = reencrypt(cli.sessions, vault, batch=batch_size,
+                             progress=lambda n: progress.advance(task, n))
+        except RekeyError as exc:
+            raise click.ClickException(str(exc)) from None
+    for label, count in done.items():
+        err.print(f"{count:>10,} {label}")
+    err.print(f"re-encrypted under key {vault.key_id!r} in {time.perf_counter() - started:.1f} s")
+
+
 # -- clean-up ---------------------------------------------------------------------------
 @main.command("cleanup")
 @click.option("--dry-run", is_flag=True, help="Count what would go, delete nothing.")

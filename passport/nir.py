@@ -22,7 +22,8 @@ from passport.config import Settings
 #: A 15-character NIR with its key, as found in free text (used by the leak scans).
 NIR_SHAPE = re.compile(r"(?<![0-9A-Za-z])[1-478][0-9]{4}(?:2[AB]|[0-9]{2})[0-9]{8}(?![0-9A-Za-z])")
 _NIR13 = re.compile(r"[12][0-9]{4}(?:2[AB]|[0-9]{2})[0-9]{6}")
-_AAD = b"passport:nir:v1"
+#: What a NIR's ciphertext is bound to (AES-GCM associated data).
+NIR_PURPOSE = b"passport:nir:v1"
 
 
 class InvalidNir(ValueError):
@@ -72,11 +73,11 @@ class NirVault:
 
     def encrypt(self, nir: str) -> bytes:
         """Encrypt with the current key: 12-byte random nonce followed by the ciphertext."""
-        return self.encrypt_value(nir, _AAD)
+        return self.encrypt_value(nir, NIR_PURPOSE)
 
     def decrypt(self, key_id: str, blob: bytes) -> str:
         """Decrypt a value stored under ``key_id`` (any key still in the keyring)."""
-        return self.decrypt_value(key_id, blob, _AAD)
+        return self.decrypt_value(key_id, blob, NIR_PURPOSE)
 
     def encrypt_value(self, value: str, purpose: bytes) -> bytes:
         """Encrypt another secret kept for its owner (``purpose`` binds it to its use)."""
@@ -90,3 +91,11 @@ class NirVault:
         except KeyError:
             raise LookupError(f"encryption key {key_id!r} is not configured") from None
         return cipher.decrypt(blob[:12], blob[12:], purpose).decode()
+
+    def has_key(self, key_id: str) -> bool:
+        """Whether values stored under ``key_id`` can be read."""
+        return key_id in self._ciphers
+
+    def reencrypt(self, key_id: str, blob: bytes, purpose: bytes) -> bytes:
+        """The same value, encrypted under the current key (for `passport.rekey`)."""
+        return self.encrypt_value(self.decrypt_value(key_id, blob, purpose), purpose)

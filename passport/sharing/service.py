@@ -39,7 +39,8 @@ MASKABLE = {
     "declaration": ("description", "organisation", "location", "start_date", "end_date",
                     "skills", "level", "url"),
 }
-_TOKEN_AAD = b"passport:share-token:v1"
+#: What a share token's ciphertext is bound to (AES-GCM associated data).
+TOKEN_PURPOSE = b"passport:share-token:v1"
 
 
 class ShareGone(Gone):
@@ -126,7 +127,7 @@ def summary(db: Session, share: Share) -> dict[str, Any]:
 
 def holder_view(db: Session, ctx: ShareContext, share: Share) -> dict[str, Any]:
     """The holder's own view of a share, with its link."""
-    token = ctx.vault.decrypt_value(share.token_key_id, share.token_enc, _TOKEN_AAD)
+    token = ctx.vault.decrypt_value(share.token_key_id, share.token_enc, TOKEN_PURPOSE)
     return {**summary(db, share), "url": share_url(ctx.settings, token), "token": token}
 
 
@@ -199,7 +200,7 @@ def create_for(db: Session, ctx: ShareContext, holder_id: int, data: dict[str, A
     token = secrets.token_urlsafe(24)
     share = Share(
         holder_id=holder_id, token_hash=token_hash(token),
-        token_enc=ctx.vault.encrypt_value(token, _TOKEN_AAD), token_key_id=ctx.vault.key_id,
+        token_enc=ctx.vault.encrypt_value(token, TOKEN_PURPOSE), token_key_id=ctx.vault.key_id,
         label=data.get("label"),
         shown_name=data.get("shown_name") or default_name,
         expires_at=_expiry(data, now), max_views=data.get("max_views"),

@@ -103,6 +103,14 @@ def test_cleanup_benchmark_removes_the_ended_logins_only(tmp_path: Path) -> None
     assert not list(tmp_path.glob("*.sqlite3"))
 
 
+def test_reencrypt_benchmark_moves_every_value_to_the_new_key(tmp_path: Path) -> None:
+    done, rows = measured("reencrypt", tmp_path, "reencrypt-results.json", "--sizes", "300")
+    assert rows == [{**rows[0], "people": 300, "database": "sqlite", "values": 600}]
+    assert rows[0]["values_per_s"] > 0
+    assert "| 300 | sqlite | 600 | " in done.stdout
+    assert not list(tmp_path.glob("*.sqlite3"))
+
+
 def test_cv_benchmark_times_sealed_pdfs(tmp_path: Path) -> None:
     scratch = tmp_path / "tmp"
     scratch.mkdir()
