@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from ingestion.normalize import normalise
 from ingestion.rules import Problem
 from passport.db import membership, table_of
-from passport.holders.models import Holder, IdentityRecord
+from passport.holders.models import Holder, IdentityRecord, NirAlias
 from passport.nir import InvalidNir, NirVault, with_key
 from passport.training.models import TrainingFile
 
@@ -177,6 +177,18 @@ class Nirisation:
             rows.update(
                 (row.nir_hmac, row) for row in self.session.execute(query.where(condition)).all()
             )
+        # A former number (a provisional NIA the directory replaced) reaches the holder of
+        # the number that replaced it, checked against that number's directory record.
+        former = [p for p in pseudonyms.values() if p not in rows]
+        if former:
+            a = table_of(NirAlias)
+            by_alias = sa.select(
+                a.c.nir_hmac.label("alias"), t.c.nir_hmac, t.c.nir_enc, t.c.nir_key_id,
+                t.c.nom_naissance, h.c.id.label("holder_id"),
+            ).join(h, h.c.id == a.c.holder_id).join(t, t.c.nir_hmac == h.c.nir_hmac)
+            for condition in membership(self.session, a.c.nir_hmac, former):
+                rows.update((row.alias, row)
+                            for row in self.session.execute(by_alias.where(condition)).all())
         for i, pseudonym in pseudonyms.items():
             row = rows.get(pseudonym)
             if row is None:

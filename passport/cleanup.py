@@ -67,6 +67,8 @@ def run(sessions: sessionmaker[Session], settings: Settings, *, dry_run: bool = 
         before = now - dt.timedelta(days=settings.flux_file_retention_days)
         done.append(Swept(f"received files processed before {before:%Y-%m-%d}",
                           forget_files(sessions, before, dry_run=dry_run)))
+    done.append(Swept("rows written under a merged passport, moved to its current one",
+                      _sweep_merged(sessions, dry_run)))
     stale = storage.leftover_temporaries(settings.storage_dir, now - TEMPORARIES_FOR)
     if not dry_run:
         for path in stale:
@@ -94,3 +96,10 @@ def delete(sessions: sessionmaker[Session], kind: Leftovers) -> int:
             result = db.execute(sa.delete(kind.table).where(chunk, kind.where))
             deleted += result.rowcount  # type: ignore[attr-defined]
     return deleted
+
+
+def _sweep_merged(sessions: sessionmaker[Session], dry_run: bool) -> int:
+    from passport.holders.merge import sweep
+
+    with unit_of_work(sessions, immediate=True) as db:
+        return sweep(db, dry_run=dry_run)

@@ -326,10 +326,16 @@ def identities() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @pass_cli
 def identities_import(cli: CliContext, file: Path) -> None:
-    """Load an identity extract CSV (upsert by NIR; idempotent)."""
-    from passport.holders.service import import_identities
+    """Load an identity extract CSV (upsert by NIR; idempotent). An optional column
+    nir_precedent (a former number) brings the passport of that number to the row's."""
+    from passport.holders.service import Renumbered, import_identities
 
-    _run_import(cli, file, "identities", import_identities)
+    renumbered = Renumbered()
+    _run_import(cli, file, "identities",
+                functools.partial(import_identities, renumbered=renumbered))
+    if renumbered.renamed or renumbered.merged:
+        err.print(f"former numbers: {renumbered.renamed} passport(s) now under the new number, "
+                  f"{renumbered.merged} merged into the new number's passport")
 
 
 @main.group("training-files")
@@ -741,7 +747,8 @@ def keys_reencrypt(cli: CliContext, batch_size: int) -> None:
 def cleanup(cli: CliContext, dry_run: bool) -> None:
     """Remove what stopped serving: abandoned logins, ended logins' tokens, used and
     expired codes, consent codes never typed, received files past
-    PASSPORT_FLUX_FILE_RETENTION_DAYS (deposits and reports stay), interrupted uploads."""
+    PASSPORT_FLUX_FILE_RETENTION_DAYS (deposits and reports stay), interrupted uploads; and
+    bring to its current passport what a deposit wrote under a passport merged meanwhile."""
     from passport.cleanup import run
     from passport.maintenance import recorded
 

@@ -22,7 +22,7 @@ from passport.deposits.models import (
     DepositStatus,
     FluxReceipt,
 )
-from passport.holders.models import Holder, IdentityRecord, NirAlias
+from passport.holders.models import Holder, HolderMerge, IdentityRecord, NirAlias
 from passport.journal.models import JournalEntry, JournalPurgePermit
 from passport.maintenance import MaintenanceRun
 from passport.records.models import Declaration, ErrorReport, Passage, PassageKey
@@ -65,6 +65,7 @@ __all__ = [
     "FileOutcome",
     "FluxReceipt",
     "Holder",
+    "HolderMerge",
     "IdentityRecord",
     "JournalEntry",
     "JournalPurgePermit",

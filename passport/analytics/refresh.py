@@ -465,6 +465,16 @@ def after_training_import(db: Session, id_dossiers: Sequence[str]) -> RefreshRes
     return refresh_files(db, ids)
 
 
+def after_merge(db: Session, holder_id: int) -> RefreshResult | None:
+    """Bring the aggregates up to date with a merged passport (in the merge's transaction):
+    its training files now meet the passages of both."""
+    if not _built(db):
+        return None
+    tf = table_of(TrainingFile)
+    return refresh_files(db, list(db.scalars(
+        sa.select(tf.c.id).where(tf.c.holder_id == holder_id).order_by(tf.c.id))), ordered=True)
+
+
 def after_referential_import(db: Session) -> RefreshResult | None:
     """Rebuild the aggregates when an import changed the lineages (in its transaction)."""
     if not _built(db):

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from passport.db import Base, utcnow
-from passport.types import BigIntPK
+from passport.types import BigIntPK, json_column
 
 
 class Holder(Base):
@@ -31,6 +31,23 @@ class NirAlias(Base):
     nir_hmac: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     holder_id: Mapped[int] = mapped_column(sa.ForeignKey("holders.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class HolderMerge(Base):
+    """A passport merged into another: the identity directory said its number was replaced
+    by a number that had a passport too (`passport.holders.merge`).
+
+    The former holder row stays, renamed, only for its journal (append-only, hash-chained:
+    its entries cannot move); everything else it had now belongs to ``holder_id``.
+    """
+
+    __tablename__ = "holder_merges"
+
+    former_holder_id: Mapped[int] = mapped_column(sa.ForeignKey("holders.id"), primary_key=True)
+    holder_id: Mapped[int] = mapped_column(sa.ForeignKey("holders.id"), index=True)
+    merged_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: Rows moved, by table (counts only).
+    moved: Mapped[dict[str, int]] = mapped_column(json_column())
 
 
 class IdentityRecord(Base):

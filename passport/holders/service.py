@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, MutableSequence, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -93,13 +94,28 @@ def _identity(row: dict[str, str | None], line: int, vault: NirVault) -> dict[st
     }
 
 
+@dataclass
+class Renumbered:
+    """What an identity import's former numbers (``nir_precedent``) did to passports."""
+
+    #: Passports filed under a former number, now under the new one.
+    renamed: int = 0
+    #: Passports of a former number merged into the new number's (`passport.holders.merge`).
+    merged: int = 0
+
+
 def import_identities(
-    session: Session, path: Path, vault: NirVault, progress: Callable[[int], None] | None = None
+    session: Session, path: Path, vault: NirVault, progress: Callable[[int], None] | None = None,
+    renumbered: Renumbered | None = None,
 ) -> int:
-    """Upsert the identity extract by NIR; return the number of rows (flushes only)."""
+    """Upsert the identity extract by NIR; return the number of rows (flushes only).
+
+    A row's ``nir_precedent`` (a former number, e.g. a provisional NIA) makes records filed
+    under it reach the person: its passport is renamed, or merged into the new number's when
+    both have one; ``renumbered`` counts them."""
     table = table_of(IdentityRecord)
     batch: list[dict[str, Any]] = []
-    renumbered: list[tuple[int, str, str]] = []
+    pending: list[tuple[int, str, str]] = []
     seen: dict[str, int] = {}
     count = 0
     for line, row in read_rows(path, IDENTITY_COLUMNS, OPTIONAL_IDENTITY_COLUMNS):
@@ -109,7 +125,9 @@ def import_identities(
             raise ImportFailed(line, f"the same NIR is already on line {first}")
         if row.get("nir_precedent") is not None:
             old = _nir(row, "nir_precedent", line)
-            renumbered.append((line, vault.pseudonym(old), record["nir_hmac"]))
+            if old == row["nir"]:
+                raise ImportFailed(line, "nir_precedent is the row's own NIR")
+            pending.append((line, vault.pseudonym(old), record["nir_hmac"]))
         batch.append(record)
         count += 1
         if len(batch) >= BATCH:
@@ -118,27 +136,30 @@ def import_identities(
             if progress:
                 progress(count)
     upsert(session, table, batch, ["nir_hmac"])
-    for line, old, new in renumbered:
-        _renumber(session, old, new, line)
+    tally = renumbered if renumbered is not None else Renumbered()
+    for _line, old, new in pending:
+        _renumber(session, old, new, tally)
     if progress:
         progress(count)
     analyze(session, "identity_records", "holders")
     return count
 
 
-def _renumber(session: Session, old: str, new: str, line: int) -> None:
+def _renumber(session: Session, old: str, new: str, tally: Renumbered) -> None:
     """A holder filed under a former number keeps their records under the new one."""
+    from passport.holders.merge import merge
+
     holder = session.scalar(sa.select(Holder).where(Holder.nir_hmac == old))
     current = session.scalar(sa.select(Holder).where(Holder.nir_hmac == new))
-    if holder is not None and current is not None and holder.id != current.id:
-        raise ImportFailed(
-            line, "both numbers already have a passport; merging passports needs a manual review"
-        )
-    if holder is not None:
+    if holder is not None and current is not None:
+        merge(session, holder.id, current.id)
+        tally.merged += 1
+    elif holder is not None:
         record = session.scalar(sa.select(IdentityRecord).where(IdentityRecord.nir_hmac == new))
         assert record is not None
         holder.nir_hmac, holder.nir_enc, holder.nir_key_id = new, record.nir_enc, record.nir_key_id
-    target = holder or current
+        tally.renamed += 1
+    target = current or holder
     if target is not None and session.get(NirAlias, old) is None:
         session.add(NirAlias(nir_hmac=old, holder_id=target.id))
 

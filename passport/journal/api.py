@@ -12,6 +12,7 @@ from marshmallow import Schema, fields, validate
 from passport.auth.access import current_actor, protect
 from passport.auth.models import Role
 from passport.db import Page, paginate
+from passport.holders.merge import holder_ids
 from passport.journal.models import JournalEntry
 from passport.journal.service import KINDS, THIRD_PARTY
 from passport.web.blueprint import Blueprint
@@ -34,6 +35,9 @@ class JournalEntrySchema(Schema):
     consent_id = fields.Integer(allow_none=True)
     details = fields.Dict(required=True)
     hash = fields.String(required=True, metadata={"description": "Link of the hash chain"})
+    former_number = fields.Boolean(dump_default=False, metadata={
+        "description": "An entry of the passport of my former number, merged into this one "
+                       "(its seq and hash belong to that passport's chain)"})
 
 
 JournalPage = Schema.from_dict({
@@ -65,7 +69,8 @@ class Journal(MethodView):
         """Every access to my data by someone else and my own significant actions, newest
         first; filter by kind, by third-party reads, by dates (inclusive)."""
         holder_id = current_actor().own_holder_id()
-        select = sa.select(JournalEntry).where(JournalEntry.holder_id == holder_id)
+        chains = holder_ids(session(), holder_id)
+        select = sa.select(JournalEntry).where(JournalEntry.holder_id.in_(chains))
         if "kind" in query:
             select = select.where(JournalEntry.kind == query["kind"])
         if query.get("third_party"):
@@ -76,5 +81,15 @@ class Journal(MethodView):
         if "until" in query:
             until = dt.datetime.combine(query["until"] + dt.timedelta(days=1), dt.time(), dt.UTC)
             select = select.where(JournalEntry.occurred_at < until)
-        return paginate(session(), select, JournalEntry.seq.desc(), page=query["page"],
+        page = paginate(session(), select, JournalEntry.occurred_at.desc(),
+                        JournalEntry.seq.desc(), page=query["page"],
                         page_size=query["page_size"])
+        mark_former(page.items, holder_id)
+        return page
+
+
+def mark_former(entries: list[JournalEntry], holder_id: int) -> list[JournalEntry]:
+    """Flag the entries of merged passports' chains (``former_number``)."""
+    for entry in entries:
+        entry.former_number = entry.holder_id != holder_id  # type: ignore[attr-defined]
+    return entries

@@ -49,6 +49,7 @@ KINDS = {
     "advisor.listed": "Vous apparaissez dans la liste d'un conseiller",
     "cv.generated": "CV généré",
     "journal.purged": "Entrées anciennes purgées",
+    "passport.merged": "Passeport de votre ancien numéro réuni avec celui-ci",
 }
 THIRD_PARTY = ("advisor", "recipient")
 

@@ -23,9 +23,10 @@ from passport.cvs.models import CvDocument
 from passport.cvs.schemas import CvSchema
 from passport.cvs.service import summary as cv_summary
 from passport.db import utcnow
+from passport.holders.merge import holder_ids
 from passport.holders.models import Holder, IdentityRecord
 from passport.journal import service as journal
-from passport.journal.api import JournalEntrySchema
+from passport.journal.api import JournalEntrySchema, mark_former
 from passport.journal.models import JournalEntry
 from passport.nir import NirVault
 from passport.records import schemas, service
@@ -141,8 +142,11 @@ def export(db: Session, actor: Actor, vault: NirVault) -> dict[str, Any]:
             sa.select(ConsentReceipt).where(ConsentReceipt.holder_id == holder_id)
             .order_by(ConsentReceipt.created_at))],
         "consent_requests": consents.pending(db, actor),
-        "journal": list(db.scalars(sa.select(JournalEntry).where(
-            JournalEntry.holder_id == holder_id).order_by(JournalEntry.seq))),
+        # Chain by chain (a merged passport's after this one's), each in its order.
+        "journal": mark_former(list(db.scalars(sa.select(JournalEntry).where(
+            JournalEntry.holder_id.in_(holder_ids(db, holder_id)))
+            .order_by(JournalEntry.holder_id != holder_id, JournalEntry.holder_id,
+                      JournalEntry.seq))), holder_id),
         "cvs": [cv_summary(d) for d in db.scalars(sa.select(CvDocument).where(
             CvDocument.holder_id == holder_id).order_by(CvDocument.id))],
     }
