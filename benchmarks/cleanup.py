@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+
+from benchmarks.common import per_size
 
 ROOT = Path(__file__).resolve().parent.parent
 CHUNK = 5000
@@ -104,23 +105,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for size in (int(s) for s in args.sizes.split(",")):
-        sqlite = args.out / f"cleanup-{size}-{uuid.uuid4().hex[:6]}.sqlite3"
-        if args.postgres_url:
-            from benchmarks.common import new_postgres_database
-
-            url = new_postgres_database(args.postgres_url, f"cleanup_{size}")
-        else:
-            url = f"sqlite:///{sqlite}"
-        try:
-            row = measure(url, size, args.out)
-        finally:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{sqlite}{suffix}").unlink(missing_ok=True)
-        rows.append(row)
-        print(json.dumps(row), flush=True)
-    (args.out / "cleanup-results.json").write_text(json.dumps(rows, indent=2))
+    rows = per_size(args, "cleanup", measure)
     print("\n| logins | database | tokens | dry run s | clean-up s | tokens removed | codes removed "
           "| tokens left | codes left |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import requests
 import sqlalchemy as sa
@@ -20,6 +25,28 @@ def new_postgres_database(postgres_url: str, prefix: str) -> str:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     admin.dispose()
     return sa.engine.make_url(postgres_url).set(database=name).render_as_string(False)
+
+
+def per_size(args: argparse.Namespace, name: str,
+             measure: Callable[[str, int, Path], dict[str, Any]]) -> list[dict[str, Any]]:
+    """Run ``measure(url, size, out)`` for each of ``args.sizes`` on a fresh database — a
+    new one in the cluster of ``args.postgres_url`` when given, else a SQLite file in
+    ``args.out``, removed afterwards — printing each row as JSON and saving them all to
+    ``<out>/<name>-results.json``."""
+    rows = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        sqlite = args.out / f"{name}-{size}-{uuid.uuid4().hex[:6]}.sqlite3"
+        url = (new_postgres_database(args.postgres_url, f"{name}_{size}") if args.postgres_url
+               else f"sqlite:///{sqlite}")
+        try:
+            row = measure(url, size, args.out)
+        finally:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{sqlite}{suffix}").unlink(missing_ok=True)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    (args.out / f"{name}-results.json").write_text(json.dumps(rows, indent=2))
+    return rows
 
 
 def wait_http(url: str, process: subprocess.Popen[bytes] | None = None,

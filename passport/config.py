@@ -180,7 +180,8 @@ class Settings:
     api_audience: str = "http://127.0.0.1:5000/api"
     #: PEM of the EC P-256 key signing our tokens (None: a generated development key).
     signing_key_pem: str | None = None
-    #: PEMs of retired signing keys, still published until their tokens expired.
+    #: PEMs of retired signing keys (their public parts are enough), still published: what
+    #: they signed — tokens, and credentials without an end date — keeps verifying.
     signing_old_keys_pem: tuple[str, ...] = ()
     access_token_ttl: int = 600
     refresh_token_ttl: int = 30 * 24 * 3600
