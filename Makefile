@@ -73,7 +73,7 @@ lint: install
 	$(VENV)/bin/ruff check passport ingestion tests benchmarks
 	$(VENV)/bin/mypy
 
-TEST_PACKAGES := '/usr/lib/postgresql/*/bin/initdb:postgresql' chromium:chromium chromedriver:chromium-driver redis-server:redis-server pdftoppm:poppler-utils wrk:wrk prometheus:prometheus
+TEST_PACKAGES := '/usr/lib/postgresql/*/bin/initdb:postgresql' chromium:chromium chromedriver:chromium-driver redis-server:redis-server pdftoppm:poppler-utils wrk:wrk prometheus:prometheus sqlite3:sqlite3
 
 # Branch coverage of passport/ and ingestion/ (child processes included) is measured on the
 # SQLite run and must stay at 90 % or more; reports in artifacts/coverage/ and coverage.xml.
