@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import enum
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -92,12 +93,50 @@ def parse_cell(row: dict[str, str | None], name: str, line: int, parse: Callable
 
 
 def upsert(
-    session: Session, table: sa.Table, rows: list[dict[str, Any]], key: Sequence[str]
+    session: Session, table: sa.Table, rows: list[dict[str, Any]], key: Sequence[str],
+    *, compared: Sequence[str] | None = None,
 ) -> None:
-    """Insert rows, updating every other column on a conflict on ``key`` (PG and SQLite)."""
+    """Insert rows; on a conflict on ``key``, update the other columns of the rows whose
+    ``compared`` columns (default: every other column) changed — an unchanged row is not
+    written again (a monthly extract is mostly the last one). PG and SQLite. The rows must
+    have the same columns and distinct keys (the imports check both)."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    update = {c: insert.excluded[c] for c in rows[0] if c not in key}
-    session.execute(insert.on_conflict_do_update(index_elements=list(key), set_=update), rows)
+    columns = list(rows[0])
+    postgres = session.get_bind().dialect.name == "postgresql"
+    insert = (postgresql.insert(table).from_select(columns, _staged(session, table, rows))
+              if postgres else sqlite.insert(table))
+    statement = insert.on_conflict_do_update(
+        index_elements=list(key),
+        set_={c: insert.excluded[c] for c in columns if c not in key},
+        where=sa.or_(*(table.c[c].is_distinct_from(insert.excluded[c])
+                       for c in (compared or [c for c in columns if c not in key]))))
+    if postgres:
+        session.execute(statement)
+    else:
+        session.execute(statement, rows)
+
+
+def _staged(session: Session, table: sa.Table, rows: list[dict[str, Any]]) -> Any:
+    """Copy ``rows`` into a temporary table shaped like ``table``'s columns (emptied first,
+    dropped at commit); a select of them.
+
+    One ``COPY`` and one ``INSERT … SELECT … ON CONFLICT`` a batch: an executemany of
+    single-row upserts (psycopg's pipeline) took 130 µs a row of a 100,000-row identity
+    extract, most of the import.
+    """
+    columns = list(rows[0])
+    name = f"staging_{table.name}"
+    # Our own table and column names, never input.
+    listed = ", ".join(columns)
+    session.execute(sa.text(
+        f"CREATE TEMP TABLE IF NOT EXISTS {name} ON COMMIT DROP AS "  # noqa: S608
+        f"SELECT {listed} FROM {table.name} WITH NO DATA"))
+    session.execute(sa.text(f"TRUNCATE {name}"))
+    dbapi = session.connection().connection.driver_connection
+    assert dbapi is not None
+    with dbapi.cursor() as cursor, cursor.copy(f"COPY {name} ({listed}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([v.value if isinstance(v, enum.Enum) else v
+                            for v in (row[c] for c in columns)])
+    return sa.select(*(sa.column(c) for c in columns)).select_from(sa.table(name))

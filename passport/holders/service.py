@@ -104,6 +104,13 @@ class Renumbered:
     merged: int = 0
 
 
+#: What makes an imported identity a change: its civil status (the number is the key; its
+#: ciphertext differs at each encryption, and the times say when it was seen).
+_COMPARED = ("nom_naissance", "nom_usage", "prenom1", "prenom2", "prenom3", "annee_naissance",
+             "mois_naissance", "jour_naissance", "sexe", "code_insee_naissance",
+             "code_pays_naissance")
+
+
 def import_identities(
     session: Session, path: Path, vault: NirVault, progress: Callable[[int], None] | None = None,
     renumbered: Renumbered | None = None,
@@ -131,11 +138,11 @@ def import_identities(
         batch.append(record)
         count += 1
         if len(batch) >= BATCH:
-            upsert(session, table, batch, ["nir_hmac"])
+            upsert(session, table, batch, ["nir_hmac"], compared=_COMPARED)
             batch = []
             if progress:
                 progress(count)
-    upsert(session, table, batch, ["nir_hmac"])
+    upsert(session, table, batch, ["nir_hmac"], compared=_COMPARED)
     tally = renumbered if renumbered is not None else Renumbered()
     for _line, old, new in pending:
         _renumber(session, old, new, tally)
@@ -205,10 +212,13 @@ def holder_ids(
             rows.append({"nir_hmac": k, "nir_enc": nir_enc, "nir_key_id": key_id, "created_at": now})
         # A plain executemany, then one read back: INSERT … RETURNING in parameter order
         # runs row by row on SQLite.
-        if created is not None and session.get_bind().dialect.name == "postgresql":
-            with session.get_bind().engine.begin() as conn:
-                returned = _insert_returning(conn, rows)
-            created.extend(holder_id for _, holder_id in returned)
+        if session.get_bind().dialect.name == "postgresql":
+            if created is not None:
+                with session.get_bind().engine.begin() as conn:
+                    returned = _insert_returning(conn, rows)
+                created.extend(holder_id for _, holder_id in returned)
+            else:  # in the caller's transaction (an import)
+                returned = _insert_returning(session.connection(), rows)
             ids.update(returned)
             # Left: the holders another load created meanwhile (the insert skipped them).
             missing = [k for k in missing if k not in ids]

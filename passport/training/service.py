@@ -81,6 +81,10 @@ def _row(row: dict[str, str | None], line: int) -> tuple[str, dict[str, Any]]:
     }
 
 
+#: Not a change of a training file when it is imported again.
+_TIMES = ("id_dossier", "imported_at", "updated_at")
+
+
 def import_training_files(
     session: Session, path: Path, vault: NirVault, progress: Callable[[int], None] | None = None
 ) -> int:
@@ -94,7 +98,8 @@ def import_training_files(
         clear = {vault.pseudonym(nir): nir for nir, _ in pending}
         holders = holder_ids(session, clear, lambda k: (vault.encrypt(clear[k]), vault.key_id))
         rows = [{**values, "holder_id": holders[vault.pseudonym(nir)]} for nir, values in pending]
-        upsert(session, table, rows, ["id_dossier"])
+        upsert(session, table, rows, ["id_dossier"],
+               compared=[c for c in rows[0] if c not in _TIMES])
         pending.clear()
 
     for line, row in read_rows(path, TRAINING_COLUMNS, ("modalite_acces",)):

@@ -111,6 +111,15 @@ def test_reencrypt_benchmark_moves_every_value_to_the_new_key(tmp_path: Path) ->
     assert not list(tmp_path.glob("*.sqlite3"))
 
 
+def test_imports_benchmark_imports_the_extract_twice(tmp_path: Path) -> None:
+    done, rows = measured("imports", tmp_path, "imports-results.json", "--sizes", "200")
+    [row] = rows
+    assert (row["people"], row["database"], row["identities"]) == (200, "sqlite", 200)
+    assert row["training_files"] > 0 and row["identities_again_per_s"] > 0
+    assert "| 200 | sqlite | identities | 200 | " in done.stdout
+    assert not list(tmp_path.glob("*.sqlite3"))
+
+
 def test_cv_benchmark_times_sealed_pdfs(tmp_path: Path) -> None:
     scratch = tmp_path / "tmp"
     scratch.mkdir()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -16,7 +17,7 @@ from passport.nir import NirVault
 from passport.training.models import TrainingFile, TrainingStatus
 from passport.training.service import TRAINING_COLUMNS, import_training_files
 from tests.flux import PERSON_NIR, person_row
-from tests.helpers import count, load_identities, write_csv
+from tests.helpers import count, load_identities, load_training_files, write_csv
 
 Factory = sessionmaker[Session]
 OTHER_NIR = "189057511800194"
@@ -182,3 +183,47 @@ def test_bad_training_row(
     assert message in exc.value.message
     assert count(committed, TrainingFile) == 0
     assert count(committed, Holder) == 0
+
+
+def test_importing_an_extract_again_rewrites_only_the_rows_that_changed(
+    committed: Factory, vault: NirVault, tmp_path: Path
+) -> None:
+    """A monthly extract is mostly last month's: unchanged people are not written again
+    (their ciphertext, new at each encryption, stays), changed ones are."""
+    rows = [person_row(), person_row(nir=OTHER_NIR, nom_naissance="Lefèvre", prenom1="Jean-Luc")]
+
+    def stored() -> dict[str, tuple[bytes, str | None, Any]]:
+        with unit_of_work(committed) as session:
+            return {r.nir_hmac: (r.nir_enc, r.nom_usage, r.updated_at)
+                    for r in session.scalars(sa.select(IdentityRecord))}
+
+    load_identities(committed, vault, tmp_path, rows)
+    first = stored()
+    load_identities(committed, vault, tmp_path, rows)
+    assert stored() == first
+    load_identities(committed, vault, tmp_path, [rows[0], {**rows[1], "nom_usage": "Martin"}])
+    third = stored()
+    same, changed = vault.pseudonym(PERSON_NIR), vault.pseudonym(OTHER_NIR)
+    assert third[same] == first[same]
+    assert third[changed][1] == "Martin" and third[changed][2] > first[changed][2]
+
+
+def test_importing_training_files_again_rewrites_only_the_changed_ones(
+    committed: Factory, vault: NirVault, tmp_path: Path
+) -> None:
+    rows = [training_row(), training_row(id_dossier="22", statut="EN_COURS", date_sortie="")]
+
+    def stored() -> dict[str, tuple[str, Any]]:
+        with unit_of_work(committed) as session:
+            return {f.id_dossier: (f.statut.value, f.updated_at)
+                    for f in session.scalars(sa.select(TrainingFile))}
+
+    load_training_files(committed, vault, tmp_path, rows)
+    first = stored()
+    load_training_files(committed, vault, tmp_path, rows)
+    assert stored() == first
+    load_training_files(committed, vault, tmp_path,
+                        [rows[0], {**rows[1], "statut": "TERMINE", "date_sortie": "2024-09-30"}])
+    third = stored()
+    assert third["1234567891011"] == first["1234567891011"]
+    assert third["22"][0] == "TERMINE" and third["22"][1] > first["22"][1]

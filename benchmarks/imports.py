@@ -1,0 +1,87 @@
+"""`passport identities import` and `passport training-files import` benchmark: a demo
+identity extract of N people and their CPF training files, imported into an empty store,
+then the same files again (a monthly extract is mostly last month's): seconds and rows per
+second of each.
+
+    python -m benchmarks.imports [--sizes 10000,100000] [--postgres-url URL]
+
+Without ``--postgres-url`` each size gets a fresh SQLite file; with it, a fresh database in
+that cluster (a superuser URL). Generated files are cached in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import per_size
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def data(out: Path, people: int) -> Path:
+    """The demo data set of ``people`` holders (no flux needed: a few passages)."""
+    from passport.demo.generate import generate
+
+    directory = out / f"imports-{people}"
+    if not (directory / "training_files.csv").exists():
+        generate(directory, holders=people, passages=10)
+    return directory
+
+
+def measure(url: str, people: int, out: Path) -> dict[str, Any]:
+    from passport.config import Settings
+    from passport.db import make_engine, make_session_factory, unit_of_work
+    from passport.holders.service import import_identities
+    from passport.migrate import upgrade
+    from passport.nir import NirVault
+    from passport.training.service import import_training_files
+
+    directory = data(out, people)
+    upgrade(url)
+    vault = NirVault(Settings.from_env({"PASSPORT_DATABASE_URL": url, "PASSPORT_ENV": "test",
+                                        "PASSPORT_INSTANCE_DIR": str(out / "imports-instance")}))
+    engine = make_engine(url)
+    sessions = make_session_factory(engine)
+
+    def timed(action: Callable[..., int], name: str) -> tuple[int, float]:
+        started = time.perf_counter()
+        with unit_of_work(sessions) as db:
+            rows = action(db, directory / name, vault)
+        return rows, time.perf_counter() - started
+
+    row: dict[str, Any] = {"people": people, "database": engine.dialect.name}
+    for label, action, name in (("identities", import_identities, "identities.csv"),
+                                ("training_files", import_training_files,
+                                 "training_files.csv")):
+        rows, first = timed(action, name)
+        _, again = timed(action, name)
+        row |= {f"{label}": rows, f"{label}_s": round(first, 2),
+                f"{label}_per_s": round(rows / first), f"{label}_again_s": round(again, 2),
+                f"{label}_again_per_s": round(rows / again)}
+    engine.dispose()
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10000,100000", help="people in the extract")
+    parser.add_argument("--postgres-url", help="a superuser URL: a fresh database per size")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = per_size(args, "imports", measure)
+    print("\n| people | database | import | rows | first s | rows/s | again s | rows/s |\n"
+          "|---:|---|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        for label in ("identities", "training_files"):
+            print(f"| {r['people']:,} | {r['database']} | {label.replace('_', ' ')} "
+                  f"| {r[label]:,} | {r[label + '_s']} | {r[label + '_per_s']:,} "
+                  f"| {r[label + '_again_s']} | {r[label + '_again_per_s']:,} |")
+
+
+if __name__ == "__main__":
+    main()
