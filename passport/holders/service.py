@@ -122,7 +122,7 @@ def import_identities(
     both have one; ``renumbered`` counts them."""
     table = table_of(IdentityRecord)
     batch: list[dict[str, Any]] = []
-    pending: list[tuple[int, str, str]] = []
+    pending: list[tuple[str, str]] = []  # (former, new) pseudonyms
     seen: dict[str, int] = {}
     count = 0
     for line, row in read_rows(path, IDENTITY_COLUMNS, OPTIONAL_IDENTITY_COLUMNS):
@@ -134,7 +134,7 @@ def import_identities(
             old = _nir(row, "nir_precedent", line)
             if old == row["nir"]:
                 raise ImportFailed(line, "nir_precedent is the row's own NIR")
-            pending.append((line, vault.pseudonym(old), record["nir_hmac"]))
+            pending.append((vault.pseudonym(old), record["nir_hmac"]))
         batch.append(record)
         count += 1
         if len(batch) >= BATCH:
@@ -144,7 +144,7 @@ def import_identities(
                 progress(count)
     upsert(session, table, batch, ["nir_hmac"], compared=_COMPARED)
     tally = renumbered if renumbered is not None else Renumbered()
-    for _line, old, new in pending:
+    for old, new in pending:
         _renumber(session, old, new, tally)
     if progress:
         progress(count)
