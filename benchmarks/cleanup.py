@@ -10,7 +10,6 @@ that cluster (a superuser URL).
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import time
 import uuid
@@ -19,9 +18,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from benchmarks.common import per_size
+from benchmarks.common import per_size, sized_arguments
 
-ROOT = Path(__file__).resolve().parent.parent
 CHUNK = 5000
 
 
@@ -99,12 +97,7 @@ def measure(url: str, logins: int, out: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="10000,100000", help="logins")
-    parser.add_argument("--postgres-url", help="a superuser URL: a fresh database per size")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
+    args = sized_arguments(__doc__, "10000,100000", "logins")
     rows = per_size(args, "cleanup", measure)
     print("\n| logins | database | tokens | dry run s | clean-up s | tokens removed | codes removed "
           "| tokens left | codes left |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|")

@@ -27,6 +27,19 @@ def new_postgres_database(postgres_url: str, prefix: str) -> str:
     return sa.engine.make_url(postgres_url).set(database=name).render_as_string(False)
 
 
+def sized_arguments(doc: str, sizes: str, what: str) -> argparse.Namespace:
+    """The command line of a benchmark measured at several sizes, each on a fresh database:
+    ``--sizes``, ``--postgres-url`` and ``--out`` (created)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--sizes", default=sizes, help=what)
+    parser.add_argument("--postgres-url", help="a superuser URL: a fresh database per size")
+    parser.add_argument("--out", type=Path,
+                        default=Path(__file__).resolve().parent / "out")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    return args
+
+
 def per_size(args: argparse.Namespace, name: str,
              measure: Callable[[str, int, Path], dict[str, Any]]) -> list[dict[str, Any]]:
     """Run ``measure(url, size, out)`` for each of ``args.sizes`` on a fresh database — a

@@ -11,15 +11,12 @@ that cluster (a superuser URL). Generated files are cached in ``--out``.
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import per_size
-
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks.common import per_size, sized_arguments
 
 
 def data(out: Path, people: int) -> Path:
@@ -67,12 +64,7 @@ def measure(url: str, people: int, out: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="10000,100000", help="people in the extract")
-    parser.add_argument("--postgres-url", help="a superuser URL: a fresh database per size")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
+    args = sized_arguments(__doc__, "10000,100000", "people in the extract")
     rows = per_size(args, "imports", measure)
     print("\n| people | database | import | rows | first s | rows/s | again s | rows/s |\n"
           "|---:|---|---|---:|---:|---:|---:|---:|")

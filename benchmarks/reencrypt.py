@@ -10,7 +10,6 @@ that cluster (a superuser URL).
 
 from __future__ import annotations
 
-import argparse
 import base64
 import time
 from pathlib import Path
@@ -18,9 +17,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from benchmarks.common import per_size
+from benchmarks.common import per_size, sized_arguments
 
-ROOT = Path(__file__).resolve().parent.parent
 CHUNK = 5000
 OLD, NEW = (base64.b64encode(bytes([n]) * 32).decode() for n in (7, 9))
 
@@ -94,12 +92,7 @@ def measure(url: str, people: int, out: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="10000,100000", help="holders (as many identities)")
-    parser.add_argument("--postgres-url", help="a superuser URL: a fresh database per size")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
+    args = sized_arguments(__doc__, "10000,100000", "holders (as many identities)")
     rows = per_size(args, "reencrypt", measure)
     print("\n| holders | database | values | re-encrypt s | values/s |\n|---:|---|---:|---:|---:|")
     for r in rows:
