@@ -94,14 +94,16 @@ def parse_cell(row: dict[str, str | None], name: str, line: int, parse: Callable
 
 def upsert(
     session: Session, table: sa.Table, rows: list[dict[str, Any]], key: Sequence[str],
-    *, compared: Sequence[str] | None = None,
-) -> None:
+    *, compared: Sequence[str] | None = None, returning: str | None = None,
+) -> list[Any]:
     """Insert rows; on a conflict on ``key``, update the other columns of the rows whose
     ``compared`` columns (default: every other column) changed — an unchanged row is not
     written again (a monthly extract is mostly the last one). PG and SQLite. The rows must
-    have the same columns and distinct keys (the imports check both)."""
+    have the same columns and distinct keys (the imports check both).
+
+    With ``returning``, the values of that column of the rows inserted or changed."""
     if not rows:
-        return
+        return []
     columns = list(rows[0])
     postgres = session.get_bind().dialect.name == "postgresql"
     insert = (postgresql.insert(table).from_select(columns, _staged(session, table, rows))
@@ -111,10 +113,9 @@ def upsert(
         set_={c: insert.excluded[c] for c in columns if c not in key},
         where=sa.or_(*(table.c[c].is_distinct_from(insert.excluded[c])
                        for c in (compared or [c for c in columns if c not in key]))))
-    if postgres:
-        session.execute(statement)
-    else:
-        session.execute(statement, rows)
+    final: Any = statement if returning is None else statement.returning(table.c[returning])
+    result = session.execute(final) if postgres else session.execute(final, rows)
+    return list(result.scalars()) if returning is not None else []
 
 
 def _staged(session: Session, table: sa.Table, rows: list[dict[str, Any]]) -> Any:

@@ -452,17 +452,14 @@ def after_deposit(factory: sessionmaker[Session], deposit_id: int) -> RefreshRes
         return None
 
 
-def after_training_import(db: Session, id_dossiers: Sequence[str]) -> RefreshResult | None:
-    """Bring the aggregates up to date with imported training files (in the import's
-    transaction): incrementally for a few, fully when the import is large."""
-    if not _built(db):
+def after_training_import(db: Session, file_ids: Sequence[int]) -> RefreshResult | None:
+    """Bring the aggregates up to date with the training files an import inserted or
+    changed (in its transaction): incrementally for a few, fully when they are many."""
+    if not _built(db) or not file_ids:
         return None
-    if len(id_dossiers) > 100_000:
+    if len(file_ids) > 100_000:
         return full_refresh(db)
-    tf = table_of(TrainingFile)
-    ids = [i for condition in membership(db, tf.c.id_dossier, id_dossiers)
-           for (i,) in db.execute(sa.select(tf.c.id).where(condition))]
-    return refresh_files(db, ids)
+    return refresh_files(db, file_ids)
 
 
 def after_merge(db: Session, holder_id: int) -> RefreshResult | None:

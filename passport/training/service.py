@@ -92,14 +92,15 @@ def import_training_files(
     table = table_of(TrainingFile)
     pending: list[tuple[str, dict[str, Any]]] = []
     seen: dict[str, int] = {}
+    changed: list[int] = []  # the files inserted or changed, for the analytics
     count = 0
 
     def flush() -> None:
         clear = {vault.pseudonym(nir): nir for nir, _ in pending}
         holders = holder_ids(session, clear, lambda k: (vault.encrypt(clear[k]), vault.key_id))
         rows = [{**values, "holder_id": holders[vault.pseudonym(nir)]} for nir, values in pending]
-        upsert(session, table, rows, ["id_dossier"],
-               compared=[c for c in rows[0] if c not in _TIMES])
+        changed.extend(upsert(session, table, rows, ["id_dossier"], returning="id",
+                              compared=[c for c in rows[0] if c not in _TIMES]))
         pending.clear()
 
     for line, row in read_rows(path, TRAINING_COLUMNS, ("modalite_acces",)):
@@ -120,5 +121,5 @@ def import_training_files(
     analyze(session, "training_files", "holders")
     from passport.analytics.refresh import after_training_import
 
-    after_training_import(session, list(seen))
+    after_training_import(session, changed)
     return count

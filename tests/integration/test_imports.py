@@ -227,3 +227,25 @@ def test_importing_training_files_again_rewrites_only_the_changed_ones(
     third = stored()
     assert third["1234567891011"] == first["1234567891011"]
     assert third["22"][0] == "TERMINE" and third["22"][1] > first["22"][1]
+
+
+def test_importing_training_files_again_refreshes_the_success_rates_of_the_changed_ones_only(
+    committed: Factory, vault: NirVault, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from passport.analytics import refresh
+
+    rows = [training_row(), training_row(id_dossier="22", statut="EN_COURS", date_sortie="")]
+    load_training_files(committed, vault, tmp_path, rows)
+    with unit_of_work(committed) as session:
+        refresh.full_refresh(session)
+        ids = dict(session.execute(sa.select(TrainingFile.id_dossier, TrainingFile.id)).all())
+    refreshed: list[list[int]] = []
+    original = refresh.refresh_files
+    monkeypatch.setattr(refresh, "refresh_files",
+                        lambda db, file_ids, **kw: refreshed.append(list(file_ids))
+                        or original(db, file_ids, **kw))
+    load_training_files(committed, vault, tmp_path, rows)
+    assert refreshed == []
+    load_training_files(committed, vault, tmp_path,
+                        [rows[0], {**rows[1], "statut": "TERMINE", "date_sortie": "2024-09-30"}])
+    assert refreshed == [[ids["22"]]]
