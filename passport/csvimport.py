@@ -92,52 +92,100 @@ def parse_cell(row: dict[str, str | None], name: str, line: int, parse: Callable
         raise ImportFailed(line, f"{name}: {exc}") from None
 
 
-def upsert(
-    session: Session, table: sa.Table, rows: list[dict[str, Any]], key: Sequence[str],
-    *, compared: Sequence[str] | None = None, returning: str | None = None,
-) -> list[Any]:
-    """Insert rows; on a conflict on ``key``, update the other columns of the rows whose
-    ``compared`` columns (default: every other column) changed — an unchanged row is not
-    written again (a monthly extract is mostly the last one). PG and SQLite. The rows must
-    have the same columns and distinct keys (the imports check both).
+class Staging:
+    """The rows of one import, written to a temporary table as they are read, checked
+    there for keys given twice, then upserted into their table: memory stays flat however
+    long the file (a national extract has tens of millions of lines; a dictionary of the
+    keys seen took 200 bytes a line).
 
-    With ``returning``, the values of that column of the rows inserted or changed."""
-    if not rows:
-        return []
-    columns = list(rows[0])
-    postgres = session.get_bind().dialect.name == "postgresql"
-    insert = (postgresql.insert(table).from_select(columns, _staged(session, table, rows))
-              if postgres else sqlite.insert(table))
-    statement = insert.on_conflict_do_update(
-        index_elements=list(key),
-        set_={c: insert.excluded[c] for c in columns if c not in key},
-        where=sa.or_(*(table.c[c].is_distinct_from(insert.excluded[c])
-                       for c in (compared or [c for c in columns if c not in key]))))
-    final: Any = statement if returning is None else statement.returning(table.c[returning])
-    result = session.execute(final) if postgres else session.execute(final, rows)
-    return list(result.scalars()) if returning is not None else []
-
-
-def _staged(session: Session, table: sa.Table, rows: list[dict[str, Any]]) -> Any:
-    """Copy ``rows`` into a temporary table shaped like ``table``'s columns (emptied first,
-    dropped at commit); a select of them.
-
-    One ``COPY`` and one ``INSERT … SELECT … ON CONFLICT`` a batch: an executemany of
-    single-row upserts (psycopg's pipeline) took 130 µs a row of a 100,000-row identity
-    extract, most of the import.
+    PostgreSQL gets each batch by ``COPY``; SQLite an ``executemany``. The upsert is one
+    ``INSERT … SELECT … ON CONFLICT DO UPDATE`` per block of lines, which writes a row
+    again only when one of its ``compared`` columns changed (a monthly extract is mostly
+    the last one): an executemany of single-row upserts took 130 µs a line on PostgreSQL.
     """
-    columns = list(rows[0])
-    name = f"staging_{table.name}"
-    # Our own table and column names, never input.
-    listed = ", ".join(columns)
-    session.execute(sa.text(
-        f"CREATE TEMP TABLE IF NOT EXISTS {name} ON COMMIT DROP AS "  # noqa: S608
-        f"SELECT {listed} FROM {table.name} WITH NO DATA"))
-    session.execute(sa.text(f"TRUNCATE {name}"))
-    dbapi = session.connection().connection.driver_connection
-    assert dbapi is not None
-    with dbapi.cursor() as cursor, cursor.copy(f"COPY {name} ({listed}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row([v.value if isinstance(v, enum.Enum) else v
-                            for v in (row[c] for c in columns)])
-    return sa.select(*(sa.column(c) for c in columns)).select_from(sa.table(name))
+
+    #: Lines written to the staging table at once, and upserted at once.
+    BATCH = 1000
+    BLOCK = 50_000
+
+    def __init__(self, session: Session, table: sa.Table, columns: Sequence[str],
+                 key: str) -> None:
+        self.session, self.target, self.key = session, table, key
+        self.columns = list(columns)
+        self.postgres = session.get_bind().dialect.name == "postgresql"
+        # Dropped at commit on PostgreSQL; SQLite drops it after the upsert.
+        options: dict[str, Any] = {"postgresql_on_commit": "DROP"} if self.postgres else {}
+        self.table = sa.Table(
+            f"staging_{table.name}", sa.MetaData(),
+            sa.Column("line", sa.Integer, primary_key=True),
+            *(sa.Column(c, table.c[c].type) for c in self.columns),
+            prefixes=["TEMPORARY"], **options)
+        self.table.drop(session.connection(), checkfirst=True)
+        self.table.create(session.connection())
+        self._pending: list[dict[str, Any]] = []
+        self.last_line = 0
+
+    def add(self, line: int, row: dict[str, Any]) -> None:
+        """Stage one line's row (its columns: ``columns``)."""
+        self._pending.append({"line": line, **row})
+        self.last_line = line
+        if len(self._pending) >= self.BATCH:
+            self._write()
+
+    def _write(self) -> None:
+        if not self._pending:
+            return
+        if self.postgres:
+            names = ["line", *self.columns]
+            dbapi = self.session.connection().connection.driver_connection
+            assert dbapi is not None
+            # Our own table and column names, never input.
+            with dbapi.cursor() as cursor, cursor.copy(
+                    f"COPY {self.table.name} ({', '.join(names)}) FROM STDIN") as copy:
+                for row in self._pending:
+                    copy.write_row([v.value if isinstance(v, enum.Enum) else v
+                                    for v in (row[c] for c in names)])
+        else:
+            self.session.execute(sa.insert(self.table), self._pending)
+        self._pending = []
+
+    def first_repeat(self) -> tuple[int, int, Any] | None:
+        """The first line whose key an earlier line has: that line, the earlier one, the
+        key."""
+        self._write()
+        sa.Index(f"ix_{self.table.name}", self.table.c[self.key], self.table.c.line).create(
+            self.session.connection())
+        t, earlier = self.table, self.table.alias("earlier")
+        found = self.session.execute(
+            sa.select(t.c.line, sa.select(sa.func.min(earlier.c.line))
+                      .where(earlier.c[self.key] == t.c[self.key]).scalar_subquery(),
+                      t.c[self.key])
+            .where(sa.exists().where(earlier.c[self.key] == t.c[self.key],
+                                     earlier.c.line < t.c.line))
+            .order_by(t.c.line).limit(1)).first()
+        return (found[0], found[1], found[2]) if found else None
+
+    def upsert(self, compared: Sequence[str], *, returning: str | None = None,
+               changed: Callable[[list[Any]], None] | None = None) -> None:
+        """Write the staged rows into their table, rewriting a row only when one of its
+        ``compared`` columns changed; ``changed`` gets, block by block, the ``returning``
+        column of the rows inserted or changed."""
+        self._write()
+        target, staged = self.target, self.table
+        insert = postgresql.insert(target) if self.postgres else sqlite.insert(target)
+        for start in range(0, self.last_line + 1, self.BLOCK):
+            block = sa.select(*(staged.c[c] for c in self.columns)).where(
+                staged.c.line >= start, staged.c.line < start + self.BLOCK)
+            rows = insert.from_select(self.columns, block)
+            statement: Any = rows.on_conflict_do_update(
+                index_elements=[self.key],
+                set_={c: rows.excluded[c] for c in self.columns if c != self.key},
+                where=sa.or_(*(target.c[c].is_distinct_from(rows.excluded[c])
+                               for c in compared)))
+            if returning is not None and changed is not None:
+                changed(list(self.session.execute(
+                    statement.returning(target.c[returning])).scalars()))
+            else:
+                self.session.execute(statement)
+        if not self.postgres:
+            self.table.drop(self.session.connection())

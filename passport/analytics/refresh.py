@@ -19,7 +19,7 @@ import uuid
 from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import Any
 
@@ -452,14 +452,33 @@ def after_deposit(factory: sessionmaker[Session], deposit_id: int) -> RefreshRes
         return None
 
 
-def after_training_import(db: Session, file_ids: Sequence[int]) -> RefreshResult | None:
+#: Past this many changed training files, an import rebuilds the aggregates.
+FULL_REFRESH_PAST = 100_000
+
+
+@dataclass
+class ChangedFiles:
+    """The training files an import inserted or changed: their ids, until there are so
+    many that a full refresh is cheaper (then only that it is so: memory stays flat)."""
+
+    ids: list[int] = field(default_factory=list)
+    many: bool = False
+
+    def add(self, ids: list[int]) -> None:
+        if not self.many:
+            self.ids.extend(ids)
+            if len(self.ids) > FULL_REFRESH_PAST:
+                self.many, self.ids = True, []
+
+
+def after_training_import(db: Session, changed: ChangedFiles) -> RefreshResult | None:
     """Bring the aggregates up to date with the training files an import inserted or
     changed (in its transaction): incrementally for a few, fully when they are many."""
-    if not _built(db) or not file_ids:
+    if not _built(db) or not (changed.ids or changed.many):
         return None
-    if len(file_ids) > 100_000:
+    if changed.many:
         return full_refresh(db)
-    return refresh_files(db, file_ids)
+    return refresh_files(db, changed.ids)
 
 
 def after_merge(db: Session, holder_id: int) -> RefreshResult | None:

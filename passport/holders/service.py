@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingestion.normalize import match_key
-from passport.csvimport import ImportFailed, parse_cell, read_rows, require, upsert
+from passport.csvimport import ImportFailed, Staging, parse_cell, read_rows, require
 from passport.db import (
     UNIT_SEPARATOR,
     analyze,
@@ -51,6 +51,13 @@ def _nir(row: dict[str, str | None], name: str, line: int) -> str:
         return validate(require(row, name, line))
     except InvalidNir as exc:  # the message never repeats the number
         raise ImportFailed(line, f"{name}: {exc}") from None
+
+
+#: The columns an imported identity fills (`_identity`).
+IDENTITY_RECORD_COLUMNS = (
+    "nir_hmac", "nir_enc", "nir_key_id", "nom_naissance", "nom_usage", "prenom1", "prenom2",
+    "prenom3", "annee_naissance", "mois_naissance", "jour_naissance", "sexe",
+    "code_insee_naissance", "code_pays_naissance", "match_key", "imported_at", "updated_at")
 
 
 def _identity(row: dict[str, str | None], line: int, vault: NirVault) -> dict[str, Any]:
@@ -120,29 +127,23 @@ def import_identities(
     A row's ``nir_precedent`` (a former number, e.g. a provisional NIA) makes records filed
     under it reach the person: its passport is renamed, or merged into the new number's when
     both have one; ``renumbered`` counts them."""
-    table = table_of(IdentityRecord)
-    batch: list[dict[str, Any]] = []
+    staging = Staging(session, table_of(IdentityRecord), IDENTITY_RECORD_COLUMNS, "nir_hmac")
     pending: list[tuple[str, str]] = []  # (former, new) pseudonyms
-    seen: dict[str, int] = {}
     count = 0
     for line, row in read_rows(path, IDENTITY_COLUMNS, OPTIONAL_IDENTITY_COLUMNS):
         record = _identity(row, line, vault)
-        first = seen.setdefault(record["nir_hmac"], line)
-        if first != line:
-            raise ImportFailed(line, f"the same NIR is already on line {first}")
         if row.get("nir_precedent") is not None:
             old = _nir(row, "nir_precedent", line)
             if old == row["nir"]:
                 raise ImportFailed(line, "nir_precedent is the row's own NIR")
             pending.append((vault.pseudonym(old), record["nir_hmac"]))
-        batch.append(record)
+        staging.add(line, record)
         count += 1
-        if len(batch) >= BATCH:
-            upsert(session, table, batch, ["nir_hmac"], compared=_COMPARED)
-            batch = []
-            if progress:
-                progress(count)
-    upsert(session, table, batch, ["nir_hmac"], compared=_COMPARED)
+        if progress and count % BATCH == 0:
+            progress(count)
+    if repeat := staging.first_repeat():
+        raise ImportFailed(repeat[0], f"the same NIR is already on line {repeat[1]}")
+    staging.upsert(_COMPARED)
     tally = renumbered if renumbered is not None else Renumbered()
     for old, new in pending:
         _renumber(session, old, new, tally)

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from passport.csvimport import ImportFailed, parse_cell, read_rows, require, upsert
+from passport.csvimport import ImportFailed, Staging, parse_cell, read_rows, require
 from passport.db import analyze, table_of, utcnow
 from passport.holders.service import holder_ids
 from passport.nir import InvalidNir, NirVault, validate
@@ -81,6 +81,13 @@ def _row(row: dict[str, str | None], line: int) -> tuple[str, dict[str, Any]]:
     }
 
 
+#: The columns an imported training file fills (`_row`, and its holder).
+TRAINING_FILE_COLUMNS = (
+    "id_dossier", "holder_id", "nom", "prenom", "certification_type", "certification_code",
+    "siret_organisme", "date_entree", "date_sortie", "statut", "modalite_acces",
+    "imported_at", "updated_at")
+
+
 #: Not a change of a training file when it is imported again.
 _TIMES = ("id_dossier", "imported_at", "updated_at")
 
@@ -89,37 +96,35 @@ def import_training_files(
     session: Session, path: Path, vault: NirVault, progress: Callable[[int], None] | None = None
 ) -> int:
     """Upsert CPF training files by ``id_dossier``, creating holders; return the row count."""
-    table = table_of(TrainingFile)
-    pending: list[tuple[str, dict[str, Any]]] = []
-    seen: dict[str, int] = {}
-    changed: list[int] = []  # the files inserted or changed, for the analytics
+    from passport.analytics.refresh import ChangedFiles, after_training_import
+
+    staging = Staging(session, table_of(TrainingFile), TRAINING_FILE_COLUMNS, "id_dossier")
+    pending: list[tuple[int, str, dict[str, Any]]] = []
+    changed = ChangedFiles()
     count = 0
 
     def flush() -> None:
-        clear = {vault.pseudonym(nir): nir for nir, _ in pending}
+        clear = {vault.pseudonym(nir): nir for _, nir, _ in pending}
         holders = holder_ids(session, clear, lambda k: (vault.encrypt(clear[k]), vault.key_id))
-        rows = [{**values, "holder_id": holders[vault.pseudonym(nir)]} for nir, values in pending]
-        changed.extend(upsert(session, table, rows, ["id_dossier"], returning="id",
-                              compared=[c for c in rows[0] if c not in _TIMES]))
+        for line, nir, values in pending:
+            staging.add(line, {**values, "holder_id": holders[vault.pseudonym(nir)]})
         pending.clear()
 
     for line, row in read_rows(path, TRAINING_COLUMNS, ("modalite_acces",)):
         nir, values = _row(row, line)
-        first = seen.setdefault(values["id_dossier"], line)
-        if first != line:
-            raise ImportFailed(line, f"id_dossier {values['id_dossier']} is already on line {first}")
-        pending.append((nir, values))
+        pending.append((line, nir, values))
         count += 1
         if len(pending) >= BATCH:
             flush()
             if progress:
                 progress(count)
-    if pending:
-        flush()
+    flush()
+    if repeat := staging.first_repeat():
+        raise ImportFailed(repeat[0], f"id_dossier {repeat[2]} is already on line {repeat[1]}")
+    staging.upsert([c for c in TRAINING_FILE_COLUMNS if c not in _TIMES], returning="id",
+                   changed=changed.add)
     if progress:
         progress(count)
     analyze(session, "training_files", "holders")
-    from passport.analytics.refresh import after_training_import
-
     after_training_import(session, changed)
     return count

@@ -13,7 +13,7 @@ from passport.csvimport import ImportFailed
 from passport.db import unit_of_work
 from passport.holders.models import Holder, IdentityRecord, NirAlias
 from passport.holders.service import IDENTITY_COLUMNS, import_identities
-from passport.nir import NirVault
+from passport.nir import NirVault, with_key
 from passport.training.models import TrainingFile, TrainingStatus
 from passport.training.service import TRAINING_COLUMNS, import_training_files
 from tests.flux import PERSON_NIR, person_row
@@ -124,6 +124,34 @@ def test_duplicate_nir_in_one_file(committed: Factory, vault: NirVault, tmp_path
     path = write_csv(tmp_path / "ids.csv", IDENTITY_COLUMNS, [person_row(), person_row()])
     with pytest.raises(ImportFailed, match="already on line 2"):
         run_identities(committed, vault, path)
+
+
+def test_keys_given_twice_far_apart_are_found_and_nothing_is_kept(
+    committed: Factory, vault: NirVault, tmp_path: Path
+) -> None:
+    """The check runs in the database over the whole file (no dictionary of every key in
+    memory): lines in different batches and blocks, the first repeat reported."""
+    people = [person_row(nir=with_key(f"18507751{i:05d}"), prenom1=f"P{i}")
+              for i in range(1, 1201)]
+    people.insert(1150, {**people[3], "prenom1": "Again"})  # line 1152 repeats line 5
+    people.append({**people[10], "prenom1": "Later"})
+    path = write_csv(tmp_path / "ids.csv", IDENTITY_COLUMNS, people)
+    with pytest.raises(ImportFailed) as failed:
+        run_identities(committed, vault, path)
+    assert (failed.value.line, failed.value.message) == (1152, "the same NIR is already on line 5")
+    assert count(committed, IdentityRecord) == 0
+    # The next import on the same connections works (the staging table went with the
+    # failed transaction).
+    del people[1150], people[-1]
+    assert run_identities(committed, vault, write_csv(tmp_path / "ok.csv", IDENTITY_COLUMNS,
+                                                      people)) == 1200
+    assert count(committed, IdentityRecord) == 1200
+
+    files = [training_row(id_dossier=f"{i:013d}", nir=people[i % 1200]["nir"])
+             for i in range(1500)] + [training_row(id_dossier=f"{7:013d}")]
+    with pytest.raises(ImportFailed, match="id_dossier 0000000000007 is already on line 9"):
+        load_training_files(committed, vault, tmp_path, files)
+    assert count(committed, TrainingFile) == 0
 
 
 def test_former_number_keeps_the_holder(
