@@ -151,18 +151,14 @@ class Staging:
 
     def first_repeat(self) -> tuple[int, int, Any] | None:
         """The first line whose key an earlier line has: that line, the earlier one, the
-        key."""
+        key (one sort of the staged keys, in the database)."""
         self._write()
-        sa.Index(f"ix_{self.table.name}", self.table.c[self.key], self.table.c.line).create(
-            self.session.connection())
-        t, earlier = self.table, self.table.alias("earlier")
+        t = self.table
+        first = sa.func.min(t.c.line).over(partition_by=t.c[self.key]).label("first")
+        lines = sa.select(t.c.line, first, t.c[self.key].label("key")).subquery()
         found = self.session.execute(
-            sa.select(t.c.line, sa.select(sa.func.min(earlier.c.line))
-                      .where(earlier.c[self.key] == t.c[self.key]).scalar_subquery(),
-                      t.c[self.key])
-            .where(sa.exists().where(earlier.c[self.key] == t.c[self.key],
-                                     earlier.c.line < t.c.line))
-            .order_by(t.c.line).limit(1)).first()
+            sa.select(lines.c.line, lines.c.first, lines.c.key)
+            .where(lines.c.line > lines.c.first).order_by(lines.c.line).limit(1)).first()
         return (found[0], found[1], found[2]) if found else None
 
     def upsert(self, compared: Sequence[str], *, returning: str | None = None,
