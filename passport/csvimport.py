@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import enum
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from ingestion.bulk import BulkWriter
 from passport.text import forbidden_character
 
 
@@ -98,7 +100,8 @@ class Staging:
     long the file (a national extract has tens of millions of lines; a dictionary of the
     keys seen took 200 bytes a line).
 
-    PostgreSQL gets each batch by ``COPY``; SQLite an ``executemany``. The upsert is one
+    Each batch goes in through `BulkWriter` (``COPY`` on PostgreSQL, an ``executemany`` on
+    SQLite). The upsert is one
     ``INSERT … SELECT … ON CONFLICT DO UPDATE`` per block of lines, which writes a row
     again only when one of its ``compared`` columns changed (a monthly extract is mostly
     the last one): an executemany of single-row upserts took 130 µs a line on PostgreSQL.
@@ -122,31 +125,29 @@ class Staging:
             prefixes=["TEMPORARY"], **options)
         self.table.drop(session.connection(), checkfirst=True)
         self.table.create(session.connection())
-        self._pending: list[dict[str, Any]] = []
+        self._writer = BulkWriter(session, self.table.name, ["line", *self.columns])
+        self._pending: list[tuple[Any, ...]] = []
         self.last_line = 0
 
     def add(self, line: int, row: dict[str, Any]) -> None:
         """Stage one line's row (its columns: ``columns``)."""
-        self._pending.append({"line": line, **row})
+        self._pending.append((line, *(self._encoded(row[c]) for c in self.columns)))
         self.last_line = line
         if len(self._pending) >= self.BATCH:
             self._write()
 
+    def _encoded(self, value: Any) -> Any:
+        """A value as `BulkWriter` takes it (below SQLAlchemy's type processing)."""
+        if isinstance(value, enum.Enum):
+            return value.value
+        if isinstance(value, dt.datetime):
+            return self._writer.timestamp(value)
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        return value
+
     def _write(self) -> None:
-        if not self._pending:
-            return
-        if self.postgres:
-            names = ["line", *self.columns]
-            dbapi = self.session.connection().connection.driver_connection
-            assert dbapi is not None
-            # Our own table and column names, never input.
-            with dbapi.cursor() as cursor, cursor.copy(
-                    f"COPY {self.table.name} ({', '.join(names)}) FROM STDIN") as copy:
-                for row in self._pending:
-                    copy.write_row([v.value if isinstance(v, enum.Enum) else v
-                                    for v in (row[c] for c in names)])
-        else:
-            self.session.execute(sa.insert(self.table), self._pending)
+        self._writer.write(self._pending)
         self._pending = []
 
     def first_repeat(self) -> tuple[int, int, Any] | None:
@@ -161,11 +162,11 @@ class Staging:
             .where(lines.c.line > lines.c.first).order_by(lines.c.line).limit(1)).first()
         return (found[0], found[1], found[2]) if found else None
 
-    def upsert(self, compared: Sequence[str], *, returning: str | None = None,
-               changed: Callable[[list[Any]], None] | None = None) -> None:
+    def upsert(self, compared: Sequence[str], *,
+               changed: Callable[[list[int]], None] | None = None) -> None:
         """Write the staged rows into their table, rewriting a row only when one of its
-        ``compared`` columns changed; ``changed`` gets, block by block, the ``returning``
-        column of the rows inserted or changed."""
+        ``compared`` columns changed; ``changed`` gets, block by block, the ids of the rows
+        inserted or changed."""
         self._write()
         target, staged = self.target, self.table
         insert = postgresql.insert(target) if self.postgres else sqlite.insert(target)
@@ -178,9 +179,8 @@ class Staging:
                 set_={c: rows.excluded[c] for c in self.columns if c != self.key},
                 where=sa.or_(*(target.c[c].is_distinct_from(rows.excluded[c])
                                for c in compared)))
-            if returning is not None and changed is not None:
-                changed(list(self.session.execute(
-                    statement.returning(target.c[returning])).scalars()))
+            if changed is not None:
+                changed(list(self.session.execute(statement.returning(target.c.id)).scalars()))
             else:
                 self.session.execute(statement)
         if not self.postgres:

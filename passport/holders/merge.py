@@ -7,7 +7,7 @@ had moves to the current one: passages, declarations, training files, shares, co
 logins, CVs, former numbers, earlier merges — every row with a ``holder_id``.  Its journal
 cannot move (append-only, hash-chained); it stays under the former holder row, which is
 renamed so that no lookup finds it again, and is read with the current holder's
-(`holder_ids`).  The current journal gets an entry saying what happened.
+(`with_merged`).  The current journal gets an entry saying what happened.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def sweep(db: Session, *, dry_run: bool = False) -> int:
     return moved
 
 
-def holder_ids(db: Session, holder_id: int) -> list[int]:
+def with_merged(db: Session, holder_id: int) -> list[int]:
     """The holder and every holder merged into it (whose journals are its own too)."""
     merges = table_of(HolderMerge)
     return [holder_id, *db.scalars(

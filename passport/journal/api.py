@@ -12,7 +12,7 @@ from marshmallow import Schema, fields, validate
 from passport.auth.access import current_actor, protect
 from passport.auth.models import Role
 from passport.db import Page, paginate
-from passport.holders.merge import holder_ids
+from passport.holders.merge import with_merged
 from passport.journal.models import JournalEntry
 from passport.journal.service import KINDS, THIRD_PARTY
 from passport.web.blueprint import Blueprint
@@ -69,7 +69,7 @@ class Journal(MethodView):
         """Every access to my data by someone else and my own significant actions, newest
         first; filter by kind, by third-party reads, by dates (inclusive)."""
         holder_id = current_actor().own_holder_id()
-        chains = holder_ids(session(), holder_id)
+        chains = with_merged(session(), holder_id)
         select = sa.select(JournalEntry).where(JournalEntry.holder_id.in_(chains))
         if "kind" in query:
             select = select.where(JournalEntry.kind == query["kind"])

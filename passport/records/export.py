@@ -23,7 +23,7 @@ from passport.cvs.models import CvDocument
 from passport.cvs.schemas import CvSchema
 from passport.cvs.service import summary as cv_summary
 from passport.db import utcnow
-from passport.holders.merge import holder_ids
+from passport.holders.merge import with_merged
 from passport.holders.models import Holder, IdentityRecord
 from passport.journal import service as journal
 from passport.journal.api import JournalEntrySchema, mark_former
@@ -144,7 +144,7 @@ def export(db: Session, actor: Actor, vault: NirVault) -> dict[str, Any]:
         "consent_requests": consents.pending(db, actor),
         # Chain by chain (a merged passport's after this one's), each in its order.
         "journal": mark_former(list(db.scalars(sa.select(JournalEntry).where(
-            JournalEntry.holder_id.in_(holder_ids(db, holder_id)))
+            JournalEntry.holder_id.in_(with_merged(db, holder_id)))
             .order_by(JournalEntry.holder_id != holder_id, JournalEntry.holder_id,
                       JournalEntry.seq))), holder_id),
         "cvs": [cv_summary(d) for d in db.scalars(sa.select(CvDocument).where(

@@ -88,8 +88,9 @@ TRAINING_FILE_COLUMNS = (
     "imported_at", "updated_at")
 
 
-#: Not a change of a training file when it is imported again.
-_TIMES = ("id_dossier", "imported_at", "updated_at")
+#: What makes an imported training file a change (the key and the times do not).
+_COMPARED = tuple(c for c in TRAINING_FILE_COLUMNS
+                  if c not in ("id_dossier", "imported_at", "updated_at"))
 
 
 def import_training_files(
@@ -121,8 +122,7 @@ def import_training_files(
     flush()
     if repeat := staging.first_repeat():
         raise ImportFailed(repeat[0], f"id_dossier {repeat[2]} is already on line {repeat[1]}")
-    staging.upsert([c for c in TRAINING_FILE_COLUMNS if c not in _TIMES], returning="id",
-                   changed=changed.add)
+    staging.upsert(_COMPARED, changed=changed.add)
     if progress:
         progress(count)
     analyze(session, "training_files", "holders")
