@@ -722,16 +722,17 @@ def keys_status(cli: CliContext) -> None:
 @pass_cli
 def keys_reencrypt(cli: CliContext, batch_size: int) -> None:
     """Rewrite every value still under a former key with the current one (resumable)."""
-    from passport.rekey import RekeyError, pending_count, reencrypt
+    from passport.rekey import RekeyError, census, reencrypt
 
     vault = cli.vault()
     with cli.transaction() as session:
-        total = pending_count(session, vault)
+        uses = census(session)  # read once: every row of every encrypted column
+    total = sum(use.count for use in uses if use.key_id != vault.key_id)
     started = time.perf_counter()
     with _progress(MofNCompleteColumn()) as progress:
         task = progress.add_task("re-encrypting", total=total)
         try:
-            done = reencrypt(cli.sessions, vault, batch=batch_size,
+            done = reencrypt(cli.sessions, vault, batch=batch_size, uses=uses,
                              progress=lambda n: progress.advance(task, n))
         except RekeyError as exc:
             raise click.ClickException(str(exc)) from None

@@ -89,15 +89,19 @@ def unreadable(uses: list[KeyUse], vault: NirVault) -> list[KeyUse]:
 
 
 def reencrypt(sessions: sessionmaker[Session], vault: NirVault, *, batch: int = BATCH,
-              progress: Callable[[int], None] | None = None) -> dict[str, int]:
+              progress: Callable[[int], None] | None = None,
+              uses: list[KeyUse] | None = None) -> dict[str, int]:
     """Rewrite every value under a former key with the current one; how many, by column.
 
     Refuses before writing anything when some value is under a key id that is not
-    configured; stops at the first value its key cannot open (the batches before it stay
-    done, which is safe: each row is whole under one key or the other).
+    configured (``uses``: the `census` the caller already took, else one is taken); stops
+    at the first value its key cannot open (the batches before it stay done, which is
+    safe: each row is whole under one key or the other).
     """
-    with unit_of_work(sessions) as db:
-        missing = unreadable(census(db), vault)
+    if uses is None:
+        with unit_of_work(sessions) as db:
+            uses = census(db)
+    missing = unreadable(uses, vault)
     if missing:
         raise RekeyError(
             "values under key id(s) the configuration does not have: "
@@ -168,7 +172,3 @@ def _reseal(vault: NirVault, column: Sealed, row_id: int, key_id: str, blob: byt
             f"key under that id, or a damaged value); the values before it were re-encrypted"
         ) from None
 
-
-def pending_count(db: Session, vault: NirVault) -> int:
-    """How many values are not under the current key."""
-    return sum(use.count for use in census(db) if use.key_id != vault.key_id)
