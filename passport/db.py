@@ -252,6 +252,22 @@ def analyze(session: Session, *tables: str) -> None:
             session.execute(sa.text(f"ANALYZE {table}"))
 
 
+def analyze_grown(session: Session, table: str, added: int) -> bool:
+    """Refresh ``table``'s planner statistics when ``added`` rows (just committed by a
+    load) are more than a tenth of what they count — autovacuum's own threshold, which it
+    would act on only a minute later, after the load's follow-up queries were planned on
+    a table it believed nearly empty (PostgreSQL; SQLite plans without statistics).
+    Returns whether it ran."""
+    if added <= 0 or session.get_bind().dialect.name != "postgresql":
+        return False
+    counted = session.scalar(sa.text("SELECT reltuples FROM pg_class WHERE oid = "
+                                     "CAST(:table AS regclass)"), {"table": table})
+    if counted is not None and counted >= 0 and added <= 50 + 0.1 * counted:
+        return False
+    session.execute(sa.text(f"ANALYZE {table}"))
+    return True
+
+
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions that never expire loaded objects on commit (views serialise after commit)."""
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)

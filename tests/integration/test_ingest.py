@@ -608,3 +608,43 @@ def test_two_certifications_keep_their_codes(
             Certification, Certification.id == Passage.certification_id).order_by(
             Passage.id_technique)).all()
     assert [tuple(r) for r in rows] == [("A", "RNCP34762"), ("B", "RS5875")]
+
+
+def test_a_deposit_that_grows_the_store_refreshes_the_planner_statistics(
+    directory: Factory, settings: Settings, tmp_path: Path, is_postgres: bool
+) -> None:
+    """A load adding more than a tenth of the passages refreshes PostgreSQL's statistics
+    before its follow-up runs: the analytics' query, planned on a passages table the
+    planner still believed empty, scanned every passage for each 5,000 training files.
+    SQLite plans without statistics and gets none."""
+    tables = ("passages", "passage_keys")
+
+    def counted() -> list[float]:
+        with unit_of_work(directory) as db:
+            return [db.scalar(sa.text("SELECT reltuples FROM pg_class WHERE relname = :t"),
+                              {"t": table}) for table in tables]
+
+    if is_postgres:
+        with unit_of_work(directory) as db:
+            for table in tables:  # no autovacuum meanwhile: the test sees ours only
+                db.execute(sa.text(f"ALTER TABLE {table} SET (autovacuum_enabled = false)"))
+                db.execute(sa.text(f"ANALYZE {table}"))
+        assert counted() == [0, 0]
+    try:
+        ingest(directory, settings, tmp_path, document([passage(f"P-{i}") for i in range(60)]))
+        if is_postgres:
+            assert counted() == [60, 60]
+        ingest(directory, settings, tmp_path, document(
+            [passage(f"Q-{i}") for i in range(5)], id_flux="flux-test-2"), name="second.xml")
+        assert count(directory, Passage) == 65
+        if is_postgres:
+            assert counted() == [60, 60]  # 5 more than 60: not worth a new sample
+        else:
+            with unit_of_work(directory) as db:
+                assert db.scalar(sa.text(
+                    "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")) == 0
+    finally:
+        if is_postgres:
+            with unit_of_work(directory) as db:
+                for table in tables:
+                    db.execute(sa.text(f"ALTER TABLE {table} RESET (autovacuum_enabled)"))
