@@ -32,7 +32,7 @@ from ingestion.parser import (
     open_gated,
     prescan,
 )
-from ingestion.pipeline import Batch, Item, Source, read_checked
+from ingestion.pipeline import Batch, Item, Source, heap_frozen, read_checked
 from ingestion.referential import ReferentialCheck
 from ingestion.report import Report, ReportBuilder
 from ingestion.rules import VALUE_COLUMNS, Problem
@@ -443,15 +443,16 @@ def ingest(
     discard_report_parts(session, deposit.id)
     run = _Run(session, deposit, vault, options, progress, created_holders)
     try:
-        try:
-            with session.begin_nested():
-                run.run(batches())
-        except NeedsPrescan:
-            log.info("deposit %s sends context after its passages: restarting with a "
-                     "prescan", deposit.id)
-            found = prescan(open_gated(source.open, options.max_bytes))
-            run = _Run(session, deposit, vault, options, progress, created_holders)
-            run.run(batches(found))
+        with heap_frozen():
+            try:
+                with session.begin_nested():
+                    run.run(batches())
+            except NeedsPrescan:
+                log.info("deposit %s sends context after its passages: restarting with a "
+                         "prescan", deposit.id)
+                found = prescan(open_gated(source.open, options.max_bytes))
+                run = _Run(session, deposit, vault, options, progress, created_holders)
+                run.run(batches(found))
     except FileRejected as exc:
         if exc.header is None:
             exc.header = run.header
