@@ -677,3 +677,21 @@ def test_the_heap_before_a_load_stays_out_of_the_collector_s_passes(
     assert seen and all(frozen > 10_000 and young == YOUNG_COLLECTION
                         for frozen, young in seen), seen
     assert count(directory, Passage) == 3
+
+
+def test_loads_side_by_side_share_one_frozen_spell() -> None:
+    """The in-process worker pool runs loads in threads: the collector's settings come back
+    when the last one ends, not when the first does (which left the young threshold of a
+    load behind for good, restored by the second load from what the first had set)."""
+    import gc
+
+    from ingestion.pipeline import YOUNG_COLLECTION, heap_frozen
+
+    before = gc.get_threshold()
+    first, second = heap_frozen(), heap_frozen()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert gc.get_freeze_count() > 0 and gc.get_threshold()[0] == YOUNG_COLLECTION
+    second.__exit__(None, None, None)
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == before
