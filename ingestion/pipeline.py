@@ -76,13 +76,20 @@ class _Freezer:
         self._lock = threading.Lock()
         self._loads = 0
         self._thresholds = gc.get_threshold()
+        self._froze = False
 
     @contextlib.contextmanager
     def frozen(self) -> Iterator[None]:
         with self._lock:
             if not self._loads:
                 self._thresholds = gc.get_threshold()
-                gc.freeze()
+                # A heap frozen already (a gunicorn worker: `passport.gunicorn.serve`) stays
+                # as it is: unfreezing it at the end would hand the whole application back
+                # to the collector, and write to every page the workers share with the
+                # master.
+                self._froze = gc.get_freeze_count() == 0
+                if self._froze:
+                    gc.freeze()
                 gc.set_threshold(YOUNG_COLLECTION, *self._thresholds[1:])
             self._loads += 1
         try:
@@ -92,7 +99,8 @@ class _Freezer:
                 self._loads -= 1
                 if not self._loads:
                     gc.set_threshold(*self._thresholds)
-                    gc.unfreeze()
+                    if self._froze:
+                        gc.unfreeze()
 
 
 _freezer = _Freezer()

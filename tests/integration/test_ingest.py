@@ -695,3 +695,21 @@ def test_loads_side_by_side_share_one_frozen_spell() -> None:
     assert gc.get_freeze_count() > 0 and gc.get_threshold()[0] == YOUNG_COLLECTION
     second.__exit__(None, None, None)
     assert gc.get_freeze_count() == 0 and gc.get_threshold() == before
+
+
+def test_a_heap_frozen_before_the_load_stays_frozen() -> None:
+    """In a gunicorn worker the application was frozen before the fork: a load run there
+    (the in-process pool) must not give it back to the collector when it ends."""
+    import gc
+
+    from ingestion.pipeline import YOUNG_COLLECTION, heap_frozen
+
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()  # objects in it may still die: counts move a little
+        with heap_frozen():
+            assert gc.get_threshold()[0] == YOUNG_COLLECTION
+            assert frozen - 1000 < gc.get_freeze_count() <= frozen
+        assert frozen - 1000 < gc.get_freeze_count() <= frozen
+    finally:
+        gc.unfreeze()
