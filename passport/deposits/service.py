@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 #: How long a claim protects a deposit from being picked up again by someone else.
 DEFAULT_LEASE = dt.timedelta(minutes=30)
 
+#: How long a deposit's follow-up waits for a table to refresh its statistics.
+STATISTICS_LOCK_WAIT = dt.timedelta(seconds=5)
+
 
 def file_digest(path: Path) -> tuple[str, int]:
     """SHA-256 (hex) and size of a file, read in chunks."""
@@ -274,13 +277,22 @@ def follow_up(factory: sessionmaker[Session], deposit: Deposit, new_holders: int
     grew by more than a tenth (`analyze_grown`: the analytics' next query, planned on a
     passages table PostgreSQL still believed empty, scanned all of it for each 5,000
     training files), then the analytics (`after_deposit`).  ``new_holders``: how many
-    holders the load created."""
+    holders the load created.  Both are upkeep: a failure is logged, never raised (the
+    deposit stands), and the statistics wait at most `STATISTICS_LOCK_WAIT` for a table
+    another maintenance task holds (a manual VACUUM, an index build)."""
     from passport.analytics.refresh import after_deposit
 
-    with unit_of_work(factory) as session:
-        for table in (Passage.__tablename__, PassageKey.__tablename__):
-            analyze_grown(session, table, deposit.passages_ok or 0)
-        analyze_grown(session, Holder.__tablename__, new_holders)
+    try:
+        with unit_of_work(factory) as session:
+            if session.get_bind().dialect.name == "postgresql":
+                session.execute(sa.text("SELECT set_config('lock_timeout', :wait, true)"),
+                                {"wait": f"{STATISTICS_LOCK_WAIT.total_seconds() * 1000:.0f}"})
+            for table in (Passage.__tablename__, PassageKey.__tablename__):
+                analyze_grown(session, table, deposit.passages_ok or 0)
+            analyze_grown(session, Holder.__tablename__, new_holders)
+    except sa.exc.SQLAlchemyError:
+        log.exception("statistics refresh after deposit %s failed (autovacuum will do it)",
+                      deposit.id)
     after_deposit(factory, deposit.id)
 
 

@@ -3,6 +3,7 @@ registry, all-or-nothing, reports — on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import threading
@@ -611,12 +612,14 @@ def test_two_certifications_keep_their_codes(
 
 
 def test_a_deposit_that_grows_the_store_refreshes_the_planner_statistics(
-    directory: Factory, settings: Settings, tmp_path: Path, is_postgres: bool
+    directory: Factory, settings: Settings, tmp_path: Path, is_postgres: bool,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A load adding more than a tenth of the passages refreshes PostgreSQL's statistics
     before its follow-up runs: the analytics' query, planned on a passages table the
     planner still believed empty, scanned every passage for each 5,000 training files.
-    SQLite plans without statistics and gets none."""
+    A table another task holds is waited for a while, then left to autovacuum: the
+    deposit stands.  SQLite plans without statistics and gets none."""
     tables = ("passages", "passage_keys")
 
     def counted() -> list[float]:
@@ -639,6 +642,15 @@ def test_a_deposit_that_grows_the_store_refreshes_the_planner_statistics(
         assert count(directory, Passage) == 65
         if is_postgres:
             assert counted() == [60, 60]  # 5 more than 60: not worth a new sample
+            monkeypatch.setattr(service, "STATISTICS_LOCK_WAIT", dt.timedelta(seconds=0.2))
+            with directory.kw["bind"].connect() as other, other.begin():
+                other.execute(sa.text("LOCK TABLE passages IN SHARE UPDATE EXCLUSIVE MODE"))
+                third = ingest(directory, settings, tmp_path, document(
+                    [passage(f"R-{i}") for i in range(100)], id_flux="flux-test-3"),
+                    name="third.xml")
+            assert third.status is DepositStatus.TRAITE and count(directory, Passage) == 165
+            assert counted() == [60, 60]
+            assert "statistics refresh after deposit" in caplog.text
         else:
             with unit_of_work(directory) as db:
                 assert db.scalar(sa.text(
