@@ -105,10 +105,11 @@ def import_training_files(
     count = 0
 
     def flush() -> None:
-        clear = {vault.pseudonym(nir): nir for _, nir, _ in pending}
+        pseudonyms = [vault.pseudonym(nir) for _, nir, _ in pending]  # one HMAC a line
+        clear = {pseudonym: nir for pseudonym, (_, nir, _) in zip(pseudonyms, pending, strict=True)}
         holders = holder_ids(session, clear, lambda k: (vault.encrypt(clear[k]), vault.key_id))
-        for line, nir, values in pending:
-            staging.add(line, {**values, "holder_id": holders[vault.pseudonym(nir)]})
+        for pseudonym, (line, _, values) in zip(pseudonyms, pending, strict=True):
+            staging.add(line, {**values, "holder_id": holders[pseudonym]})
         pending.clear()
 
     for line, row in read_rows(path, TRAINING_COLUMNS, ("modalite_acces",)):
