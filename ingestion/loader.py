@@ -38,7 +38,15 @@ from ingestion.report import Report, ReportBuilder
 from ingestion.rules import VALUE_COLUMNS, Problem
 from ingestion.stats import StatsBuilder
 from passport.certifiers.models import Certifier, CertifierContract, Mandate
-from passport.db import chunked, insert_missing, membership, pg_array, table_of, utcnow
+from passport.db import (
+    PG_CHUNK,
+    chunked,
+    insert_missing,
+    membership,
+    pg_array,
+    table_of,
+    utcnow,
+)
 from passport.deposits.models import Deposit, DepositReportPart, DepositStatus, FluxReceipt
 from passport.holders.service import holder_ids
 from passport.nir import NirVault
@@ -360,7 +368,7 @@ def stored_keys(session: Session, emitter: str, ids: Iterable[str]) -> dict[str,
             found.update(session.execute(sa.select(k.c.id_technique, k.c.holder_id).where(
                 k.c.emitter_bcr == emitter, condition)).all())
         return found
-    for chunk in chunked(sorted(set(ids)), 5000):
+    for chunk in chunked(sorted(set(ids)), PG_CHUNK):
         wanted = sa.func.unnest(pg_array(k.c.id_technique, chunk)).table_valued(
             "id").render_derived()
         stored = sa.select(k.c.holder_id).where(

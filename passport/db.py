@@ -80,9 +80,9 @@ def membership(
 ) -> Iterator[sa.ColumnElement[bool]]:
     """``column IN (values)`` as a few conditions to run one after another.
 
-    PostgreSQL gets ``column IN (SELECT unnest(:array))``: one bound parameter, 5,000
-    values a time (an ``IN`` list of hundreds of parameters costs more to plan than to
-    run).  Strings go as one text split by the server (``string_to_array``): psycopg
+    PostgreSQL gets ``column IN (SELECT unnest(:array))``: one bound parameter,
+    `PG_CHUNK` values a time (an ``IN`` list of hundreds of parameters costs more to plan
+    than to run).  Strings go as one text split by the server (``string_to_array``): psycopg
     quotes each element of a text array through a regular expression, 20× slower for
     5,000 values.  The values are a subquery, not ``column = ANY(:array)``: with ``ANY``
     the planner weighs thousands of index descents against one scan of the table, and
@@ -94,11 +94,15 @@ def membership(
     """
     ordered = sorted(set(values))
     if session.get_bind().dialect.name == "postgresql":
-        for chunk in chunked(ordered, 5000):
+        for chunk in chunked(ordered, PG_CHUNK):
             yield column.in_(sa.select(sa.func.unnest(pg_array(column, chunk))))
     else:
         for chunk in chunked(ordered):
             yield column.in_(chunk)
+
+
+#: Values per PostgreSQL array parameter (`membership`, `pg_array`).
+PG_CHUNK = 5000
 
 
 def pg_array(column: sa.ColumnElement[Any], values: Sequence[Any]) -> sa.ColumnElement[Any]:
@@ -264,7 +268,7 @@ def analyze_grown(session: Session, table: str, added: int) -> bool:
                                      "CAST(:table AS regclass)"), {"table": table})
     if counted is not None and counted >= 0 and added <= 50 + 0.1 * counted:
         return False
-    session.execute(sa.text(f"ANALYZE {table}"))
+    analyze(session, table)
     return True
 
 
