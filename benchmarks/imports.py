@@ -11,7 +11,6 @@ that cluster (a superuser URL). Generated files are cached in ``--out``.
 
 from __future__ import annotations
 
-import resource
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import per_size, sized_arguments
+from benchmarks.memory import peak_rss_mb
 
 
 def data(out: Path, people: int) -> Path:
@@ -66,7 +66,7 @@ def measure(url: str, people: int, out: Path) -> dict[str, Any]:
     engine.dispose()
     # The high-water mark of this process: sizes run in increasing order, so a flat figure
     # across them means memory does not grow with the file.
-    return row | {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+    return row | {"peak_rss_mb": round(peak_rss_mb())}
 
 
 def main() -> None:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from lxml import etree
 
+from benchmarks.memory import peak_rss_mb
+
 TEXT_CAP = 300
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = next((ROOT / "passport" / "demo" / "referentials").glob("*RNCP_fixture*.xml"))
@@ -55,9 +57,7 @@ def child(path: str, url: str) -> dict[str, float]:
     with unit_of_work(factory) as db:
         result = import_sheets(db, Path(path), "rncp")
     seconds = time.perf_counter() - started
-    peak = next(int(line.split()[1]) / 1024 for line in
-                Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM"))
-    return {"sheets": result.sheets, "seconds": seconds, "peak_rss_mb": peak}
+    return {"sheets": result.sheets, "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
 
 
 def main() -> None:
