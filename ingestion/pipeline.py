@@ -10,10 +10,12 @@ the parent reports the file as rejected (``parser_crash``) and carries on.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
 import os
 import pickle
+import select
 import signal
 import subprocess
 import sys
@@ -151,7 +153,7 @@ def _batches(
     yield Batch(reader.header, items, reader.bytes_read)
 
 
-def _send(out: BinaryIO, frame: tuple[str, object]) -> None:
+def _send(out: IO[bytes], frame: tuple[str, object]) -> None:
     data = pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL)
     out.write(len(data).to_bytes(8, "big"))
     out.write(data)
@@ -162,7 +164,7 @@ def _receive(pipe: IO[bytes]) -> tuple[str, object]:
     """Read one length-prefixed frame.  (``pickle.load`` on the pipe would peek past the end
     of a frame and wait for the next one, making the two processes take turns.)"""
     head = _read_exactly(pipe, 8)
-    # Frames come from our own child process, started with our own code: trusted.
+    # Frames come from our own processes, started with our own code: trusted.
     data = _read_exactly(pipe, int.from_bytes(head, "big"))
     frame: tuple[str, object] = pickle.loads(data)  # noqa: S301
     return frame
@@ -175,14 +177,45 @@ def _read_exactly(pipe: IO[bytes], size: int) -> bytes:
     return data
 
 
+#: A reader process reads this many files, then is retired (what a long-lived process
+#: keeps of the memory it once used — libxml2's and Python's — is bounded by it).
+READER_FILES = 100
+#: An idle reader process exits after this many seconds without a file.
+READER_IDLE_SECONDS = 120.0
+#: Idle reader processes kept per loading process (one per load running at the same time).
+READER_IDLE_MAX = 4
+
+
 def child_main() -> None:
-    """Entry of the reader process (``python -m ingestion.reader_process``): parameters come
-    pickled on stdin, frames
-    ``("batch", (header, [(certification, checked as a tuple)...], bytes read))`` …
-    ``("end", None)`` (or ``("rejected", (problems, header))``…) go pickled to stdout."""
-    params = pickle.load(sys.stdin.buffer)  # noqa: S301 -- written by our parent process
-    out = sys.stdout.buffer
-    if os.environ.get("PASSPORT_READER_SELF_TEST_CRASH") == "1":
+    """Entry of a reader process: ``python -m ingestion.reader_process VERSION IDLE``.
+
+    It imports the reader, compiles the schema ``VERSION``, says ``("ready", None)``, then
+    reads one file per request until its stdin closes or ``IDLE`` seconds pass without one.
+    A request is ``("read", params)`` (pickled, on stdin); the answer, on stdout, is
+    ``("reading", None)``, then ``("batch", (header, [(certification, checked as a tuple)
+    ...], bytes read))`` … and one last frame: ``("end", None)``, ``("rejected", (problems,
+    header))``, ``("prescan", None)`` or ``("error", traceback)``.
+    """
+    from ingestion.schema import compiled
+
+    version, idle = sys.argv[1], float(sys.argv[2])
+    compiled(version)
+    requests, out = sys.stdin.buffer, sys.stdout.buffer
+    _send(out, ("ready", None))
+    # Nothing is buffered between two requests (the parent sends one, then reads until the
+    # last frame of its answer), so the file descriptor is what to wait on.
+    while select.select([requests], [], [], idle)[0]:
+        try:
+            _, params = _receive(requests)
+        except EOFError:  # the parent is done with this reader (or gone)
+            return
+        _send(out, ("reading", None))
+        _send(out, _read_one(cast(dict[str, Any], params), out))
+
+
+def _read_one(params: dict[str, Any], out: IO[bytes]) -> tuple[str, object]:
+    """Send the batches of one file; return the frame that ends the answer."""
+    if params.get("self_test_crash"):
         # Test hook: die as a native crash of libxml2 would, to prove the parent copes.
         os.kill(os.getpid(), signal.SIGSEGV)
     try:
@@ -194,14 +227,157 @@ def child_main() -> None:
                 # __getnewargs__) per passage, half of the pickling time.
                 plain = [(cert, tuple(checked)) for cert, checked in batch.items]
                 _send(out, ("batch", (batch.header, plain, batch.bytes_read)))
-        frame: tuple[str, object] = ("end", None)
     except FileRejected as exc:
-        frame = ("rejected", (exc.problems, exc.header))
+        return ("rejected", (exc.problems, exc.header))
     except NeedsPrescan:
-        frame = ("prescan", None)
+        return ("prescan", None)
     except Exception:  # reported to the parent, which raises it there
-        frame = ("error", traceback.format_exc())
-    _send(out, frame)
+        return ("error", traceback.format_exc())
+    return ("end", None)
+
+
+class _ReaderProcess:
+    """One reader process (see `child_main`), seen from the loading process."""
+
+    def __init__(self, schema_version: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ingestion.reader_process", schema_version,
+             str(READER_IDLE_SECONDS)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+        self.files = 0
+        self._ready = False
+
+    @property
+    def stdout(self) -> IO[bytes]:
+        assert self.process.stdout is not None
+        return self.process.stdout
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def wait_ready(self) -> None:
+        """Block until the process has imported the reader and compiled its schema."""
+        if not self._ready:
+            kind, _ = _receive(self.stdout)
+            if kind != "ready":
+                raise RuntimeError(f"flux reader process: {kind!r} before ready")
+            self._ready = True
+
+    def start(self, params: dict[str, Any]) -> None:
+        """Ask for a file; return once the process has taken the request (EOFError if it
+        died first: idle too long, or crashed)."""
+        assert self.process.stdin is not None
+        try:
+            _send(self.process.stdin, ("read", params))
+        except BrokenPipeError:
+            raise EOFError from None
+        self.wait_ready()
+        kind, _ = _receive(self.stdout)
+        if kind != "reading":
+            raise RuntimeError(f"flux reader process: {kind!r} before reading")
+
+    def crash_detail(self) -> str:
+        code = self.process.wait(10)
+        return f"signal {-code}" if code < 0 else f"code {code}"
+
+    def close(self) -> None:
+        """End the process: it exits when its requests end (a stuck one is killed)."""
+        assert self.process.stdin is not None
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self.stdout.close()
+
+    def kill(self) -> None:
+        """End the process now (in the middle of an answer: its frames cannot be resumed)."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        assert self.process.stdin is not None
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
+        self.stdout.close()
+
+
+class _Readers:
+    """The idle reader processes of this process, reused from one file to the next.
+
+    Starting one costs an interpreter, the reader's imports and the schema's compilation
+    (~0.1 s of CPU); a worker pays it once, not once per file.  A process that forks (a
+    gunicorn master) leaves its idle readers to itself: the child forgets them.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: list[_ReaderProcess] = []
+        #: Readers of the parent of a fork: never used, never collected (their `Popen`
+        #: objects would warn that the process is still running).
+        self._inherited: list[_ReaderProcess] = []
+
+    def take(self, schema_version: str) -> tuple[_ReaderProcess, bool]:
+        """An idle reader (True: reused) or a new one (False)."""
+        with self._lock:
+            while self._idle:
+                reader = self._idle.pop()
+                if reader.alive():
+                    return reader, True
+                reader.kill()  # exited after its idle time: reap it
+        return _ReaderProcess(schema_version), False
+
+    def give_back(self, reader: _ReaderProcess) -> None:
+        """A reader whose answer ended cleanly: kept for the next file, or retired."""
+        reader.files += 1
+        with self._lock:
+            if reader.files < READER_FILES and len(self._idle) < READER_IDLE_MAX:
+                self._idle.append(reader)
+                return
+        reader.close()
+
+    def start(self, schema_version: str, *, wait: bool) -> None:
+        """Have one idle reader ready (started now if there is none)."""
+        with self._lock:
+            reader = next((r for r in self._idle if r.alive()), None)
+            if reader is None:
+                reader = _ReaderProcess(schema_version)
+                self._idle.append(reader)
+        if wait:
+            reader.wait_ready()
+
+    def close(self) -> None:
+        """End every idle reader (at exit)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for reader in idle:
+            reader.close()
+
+    def forget(self) -> None:
+        """In the child of a fork: the idle readers are the parent's."""
+        self._lock = threading.Lock()
+        self._inherited.extend(self._idle)
+        self._idle = []
+        for reader in self._inherited:
+            for pipe in (reader.process.stdin, reader.process.stdout):
+                if pipe is not None:
+                    with contextlib.suppress(OSError):
+                        pipe.close()
+
+
+_readers = _Readers()
+atexit.register(_readers.close)
+os.register_at_fork(after_in_child=_readers.forget)
+
+
+def start_reader(schema_version: str = "1.1.5", *, wait: bool = False) -> None:
+    """Start a reader process ahead of the first file (a worker does at its start), so
+    that no file waits for an interpreter, the reader's imports and the schema; ``wait``:
+    return once it is ready."""
+    _readers.start(schema_version, wait=wait)
 
 
 def _from_child(
@@ -209,47 +385,49 @@ def _from_child(
     batch_size: int,
 ) -> Iterator[Batch]:
     assert source.path is not None
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ingestion.reader_process"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-    )
-    assert process.stdin is not None and process.stdout is not None
+    params = {"path": str(source.path), "max_bytes": max_bytes,
+              "schema_version": schema_version, "prescanned": prescanned,
+              "batch_size": batch_size,
+              "self_test_crash": os.environ.get("PASSPORT_READER_SELF_TEST_CRASH") == "1"}
+    reader, reused = _readers.take(schema_version)
+    reusable = False
     try:
-        pickle.dump(
-            {"path": str(source.path), "max_bytes": max_bytes, "schema_version": schema_version,
-             "prescanned": prescanned, "batch_size": batch_size},
-            process.stdin,
-        )
-        process.stdin.close()
+        try:
+            reader.start(params)
+        except EOFError:
+            if not reused:
+                raise
+            # An idle reader that exited (its idle time ran out) as the request went: a
+            # new one takes it.
+            reader.kill()
+            reader = _ReaderProcess(schema_version)
+            reader.start(params)
         while True:
-            try:
-                kind, payload = _receive(process.stdout)
-            except EOFError:
-                code = process.wait(10)
-                detail = f"signal {-code}" if code < 0 else f"code {code}"
-                raise FileRejected(
-                    [FileProblem("parser_crash", f"La lecture du fichier a échoué ({detail}).")]
-                ) from None
+            kind, payload = _receive(reader.stdout)
             if kind == "batch":
                 header, plain, bytes_read = cast(_WireBatch, payload)
                 yield Batch(header, [(cert, Checked._make(fields)) for cert, fields in plain],
                             bytes_read)
-            elif kind == "end":
+                continue
+            reusable = kind != "error"
+            if kind == "end":
                 return
-            elif kind == "rejected":
+            if kind == "rejected":
                 problems, read = cast(tuple[list[FileProblem], FluxHeader | None], payload)
                 raise FileRejected(problems, read)
-            elif kind == "prescan":
+            if kind == "prescan":
                 raise NeedsPrescan
-            else:
-                raise RuntimeError(f"flux reader process failed:\n{payload}")
+            raise RuntimeError(f"flux reader process failed:\n{payload}")
+    except EOFError:
+        raise FileRejected(
+            [FileProblem("parser_crash",
+                         f"La lecture du fichier a échoué ({reader.crash_detail()}).")]
+        ) from None
     finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-        process.stdout.close()
+        if reusable:
+            _readers.give_back(reader)
+        else:
+            reader.kill()
 
 
 def read_checked(

@@ -611,11 +611,13 @@ def worker(cli: CliContext, concurrency: int | None, loglevel: str) -> None:
     import dataclasses
     import signal
 
+    from ingestion.pipeline import start_reader
     from passport.jobs import InProcessQueue, JobContext
 
     if concurrency:
         settings = dataclasses.replace(settings, worker_threads=concurrency)
     logging.getLogger().setLevel(loglevel.upper())
+    start_reader(settings.flux_schema)
     queue = InProcessQueue(JobContext(settings, cli.sessions, cli.vault()))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -65,6 +65,15 @@ def process_deposit(deposit_id: int) -> str | None:
     return run_deposit(context(), deposit_id)
 
 
+@signals.worker_process_init.connect
+def _start_reader(**_: Any) -> None:
+    """Each worker process has its flux reader process ready before its first deposit (and
+    keeps it from one deposit to the next: `ingestion.pipeline`)."""
+    from ingestion.pipeline import start_reader
+
+    start_reader(context().settings.flux_schema)
+
+
 @signals.worker_ready.connect
 def _start_sweeper(sender: Any = None, **_: Any) -> None:
     """Every worker sweeps for deposits left behind and queues them again."""

@@ -74,6 +74,19 @@ class Worker:
             time.sleep(0.1)
         return self
 
+    def readers(self) -> set[int]:
+        """The flux reader processes its pool processes keep (`ingestion.pipeline`)."""
+        import psutil
+
+        found = set()
+        for process in psutil.Process(self.process.pid).children(recursive=True):
+            try:
+                if "ingestion.reader_process" in process.cmdline():
+                    found.add(process.pid)
+            except psutil.Error:
+                continue
+        return found
+
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
 

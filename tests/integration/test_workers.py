@@ -134,6 +134,10 @@ def test_two_workers_never_process_a_deposit_twice(web: tuple[FlaskClient, str],
                                                    tmp_path: Path, broker: str) -> None:
     start(workers, env, tmp_path)
     start(workers, env, tmp_path)
+    # Each pool process starts its reader process before its first deposit…
+    wait_until(lambda: all(len(w.readers()) == 1 for w in workers), 30, "reader processes",
+               workers)
+    readers = [w.readers() for w in workers]
     ids = [upload(web, big_flux(1500, f"pair-{n}", f"D{n}")) for n in range(6)]
     # Every job delivered twice more, as a broker redelivery or a sweep would.
     from passport.worker import make_celery
@@ -149,6 +153,8 @@ def test_two_workers_never_process_a_deposit_twice(web: tuple[FlaskClient, str],
     assert count(committed, Passage) == count(committed, PassageKey) == 6 * 1500
     assert count(committed, FluxReceipt) == 6
     assert len({d.worker for d in done}) >= 1
+    # … and reads its files (1.9 MB each, read out of process) one after another.
+    assert [w.readers() for w in workers] == readers
 
 
 def test_kill_9_mid_file_then_another_worker_completes_it(
