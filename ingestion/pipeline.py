@@ -330,6 +330,10 @@ class _Readers:
                 reader.kill()  # exited after its idle time: reap it
         return _ReaderProcess(schema_version), False
 
+    def any_idle(self) -> bool:
+        """Whether a reader is waiting for a file."""
+        return bool(self._idle)
+
     def give_back(self, reader: _ReaderProcess) -> None:
         """A reader whose answer ended cleanly: kept for the next file, or retired."""
         reader.files += 1
@@ -439,12 +443,18 @@ def read_checked(
     prescanned: Prescan | None = None,
     subprocess_min_bytes: int | None = None,
 ) -> Iterator[Batch]:
-    """Batches of checked passages; in a child process for files of at least
-    ``subprocess_min_bytes`` (None: never).  The last batch may be empty."""
+    """Batches of checked passages; the last batch may be empty.
+
+    Read by a reader process (None: never) for files of at least ``subprocess_min_bytes``,
+    and for smaller ones too when a reader process is idle (a worker's: `start_reader`):
+    it then costs under a millisecond a file, and a native crash of libxml2 on any file
+    costs the reader, not this process.  Otherwise read here: starting a reader (~0.1 s)
+    would cost a small file more than reading it.
+    """
     use_child = (
         source.path is not None
         and subprocess_min_bytes is not None
-        and os.path.getsize(source.path) >= subprocess_min_bytes
+        and (os.path.getsize(source.path) >= subprocess_min_bytes or _readers.any_idle())
     )
     if use_child:
         yield from _from_child(source, max_bytes, schema_version, prescanned, batch_size)

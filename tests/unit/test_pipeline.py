@@ -35,7 +35,7 @@ def read(path: Path, **options: object) -> list[str]:
     """The file's passages as read by a reader process."""
     return [checked.id_technique
             for batch in read_checked(Source(path), subprocess_min_bytes=0,
-                                      **{**OPTIONS, **options})  # type: ignore[arg-type]
+                                      **{**OPTIONS, **options})
             for _, checked in batch.items]
 
 
@@ -144,3 +144,21 @@ def test_closing_ends_the_idle_readers(tmp_path) -> None:
     pipeline._readers.close()
     assert reader.process.returncode == 0
     assert idle_pids() == []
+
+
+def test_a_worker_reads_small_files_in_its_reader_too(tmp_path, monkeypatch) -> None:
+    """Under the size threshold a file is read in this process, unless a reader is idle:
+    then it costs under a millisecond, and a native crash costs the reader only (here
+    simulated by the reader's crash hook, which reading in this process ignores)."""
+    small = flux(tmp_path, "S", 2)
+    threshold = {"subprocess_min_bytes": 2**20}
+    monkeypatch.setenv("PASSPORT_READER_SELF_TEST_CRASH", "1")
+    batches = read_checked(Source(small), **OPTIONS, **threshold)
+    assert [c.id_technique for b in batches for _, c in b.items] == ["S-0", "S-1"]
+    start_reader("1.1.5", wait=True)
+    with pytest.raises(FileRejected) as exc:
+        list(read_checked(Source(small), **OPTIONS, **threshold))
+    assert exc.value.code == "parser_crash"
+    start_reader("1.1.5", wait=True)  # never when told so
+    batches = read_checked(Source(small), **OPTIONS, subprocess_min_bytes=None)
+    assert [c.id_technique for b in batches for _, c in b.items] == ["S-0", "S-1"]
