@@ -344,14 +344,19 @@ class _Readers:
         reader.close()
 
     def start(self, schema_version: str, *, wait: bool) -> None:
-        """Have one idle reader ready (started now if there is none)."""
+        """Have an idle reader: start one unless there is one already; ``wait``: the one
+        started now is ready before it is offered (a reader's frames have one reader at a
+        time: a load taking it while this waited would read them too)."""
         with self._lock:
-            reader = next((r for r in self._idle if r.alive()), None)
-            if reader is None:
-                reader = _ReaderProcess(schema_version)
+            if any(r.alive() for r in self._idle):
+                return
+            reader = _ReaderProcess(schema_version)
+            if not wait:
                 self._idle.append(reader)
-        if wait:
-            reader.wait_ready()
+                return
+        reader.wait_ready()
+        with self._lock:
+            self._idle.append(reader)
 
     def close(self) -> None:
         """End every idle reader (at exit)."""
@@ -380,7 +385,7 @@ os.register_at_fork(after_in_child=_readers.forget)
 def start_reader(schema_version: str = "1.1.5", *, wait: bool = False) -> None:
     """Start a reader process ahead of the first file (a worker does at its start), so
     that no file waits for an interpreter, the reader's imports and the schema; ``wait``:
-    return once it is ready."""
+    return once the reader started is ready (none is started when one is idle already)."""
     _readers.start(schema_version, wait=wait)
 
 
