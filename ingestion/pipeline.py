@@ -378,8 +378,17 @@ class _Readers:
 
 
 _readers = _Readers()
-atexit.register(_readers.close)
 os.register_at_fork(after_in_child=_readers.forget)
+
+
+def stop_readers() -> None:
+    """End the idle reader processes and wait for them (they also end with this process:
+    their requests' pipe closes).  Run at exit, and where what they leave when they exit
+    must be there at once (a test session's end: their coverage data)."""
+    _readers.close()
+
+
+atexit.register(stop_readers)
 
 
 def start_reader(schema_version: str = "1.1.5", *, wait: bool = False) -> None:

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from sqlalchemy.orm import Session, sessionmaker
 
+from ingestion.pipeline import stop_readers
 from passport.config import Settings
 from passport.db import make_engine, make_session_factory
 from passport.migrate import upgrade
@@ -105,6 +106,14 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
     engine = make_engine(database_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def reader_processes_end_with_the_session() -> Iterator[None]:
+    """Reader processes live from one file to the next (`ingestion.pipeline`) and write
+    their coverage data when they exit: before pytest-cov combines it, not after."""
+    yield
+    stop_readers()
 
 
 @pytest.fixture(scope="session")

@@ -725,3 +725,31 @@ def test_a_heap_frozen_before_the_load_stays_frozen() -> None:
         assert frozen - 1000 < gc.get_freeze_count() <= frozen
     finally:
         gc.unfreeze()
+
+
+def test_a_worker_s_small_file_that_crashes_the_reader_is_rejected_at_once(
+    directory: Factory, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a worker (its reader process started), a small file is read by the reader too: a
+    native crash of libxml2 on it (simulated by the reader's crash hook) rejects the
+    deposit with `parser_crash` and leaves the worker process, and the next file, alone."""
+    from ingestion.pipeline import start_reader, stop_readers
+
+    small = document([passage("C-1")], id_flux="crash-1")
+    assert len(small) < 2**20
+    start_reader("1.1.5", wait=True)
+    try:
+        monkeypatch.setenv("PASSPORT_READER_SELF_TEST_CRASH", "1")
+        crashed = ingest(directory, settings, tmp_path, small,
+                         subprocess_min_bytes=2**20)
+        assert crashed.status is DepositStatus.REJETE
+        assert crashed.error_code == "parser_crash"
+        assert "signal" in (crashed.error_message or "")
+        monkeypatch.delenv("PASSPORT_READER_SELF_TEST_CRASH")
+        assert count(directory, Passage) == 0
+        after = ingest(directory, settings, tmp_path,
+                       document([passage("C-2")], id_flux="crash-2"), "next.xml",
+                       subprocess_min_bytes=2**20)
+        assert after.status is DepositStatus.TRAITE
+    finally:
+        stop_readers()

@@ -20,9 +20,9 @@ OPTIONS = {"max_bytes": 10**7, "schema_version": "1.1.5", "batch_size": 10}
 
 @pytest.fixture(autouse=True)
 def no_idle_reader() -> Iterator[None]:
-    pipeline._readers.close()
+    pipeline.stop_readers()
     yield
-    pipeline._readers.close()
+    pipeline.stop_readers()
 
 
 def flux(tmp_path: Path, name: str, count: int) -> Path:
@@ -141,7 +141,7 @@ def test_a_forked_process_leaves_the_idle_readers_to_its_parent(tmp_path) -> Non
 def test_closing_ends_the_idle_readers(tmp_path) -> None:
     read(flux(tmp_path, "A", 2))
     [reader] = pipeline._readers._idle
-    pipeline._readers.close()
+    pipeline.stop_readers()
     assert reader.process.returncode == 0
     assert idle_pids() == []
 
