@@ -279,7 +279,8 @@ class _ReaderProcess:
         if kind != "reading":
             raise RuntimeError(f"flux reader process: {kind!r} before reading")
 
-    def crash_detail(self) -> str:
+    def exit_detail(self) -> str:
+        """How the process ended: ``signal N`` or ``code N``."""
         code = self.process.wait(10)
         return f"signal {-code}" if code < 0 else f"code {code}"
 
@@ -398,6 +399,28 @@ def start_reader(schema_version: str = "1.1.5", *, wait: bool = False) -> None:
     _readers.start(schema_version, wait=wait)
 
 
+def _started(reader: _ReaderProcess, reused: bool, params: dict[str, Any],
+             schema_version: str) -> _ReaderProcess:
+    """A reader that took the request: ``reader``, or a new one when an idle reader exited
+    as the request went (its idle time ran out).  A reader that dies before taking the file
+    says nothing about the file (it could not start: an interpreter or import problem):
+    RuntimeError — the job is tried again later — not a rejection of the file."""
+    try:
+        reader.start(params)
+        return reader
+    except EOFError:
+        reader.kill()
+    if reused:
+        reader = _ReaderProcess(schema_version)
+        try:
+            reader.start(params)
+            return reader
+        except EOFError:
+            reader.kill()
+    raise RuntimeError(
+        f"the flux reader process ended before taking the file ({reader.exit_detail()})")
+
+
 def _from_child(
     source: Source, max_bytes: int, schema_version: str, prescanned: Prescan | None,
     batch_size: int,
@@ -407,19 +430,9 @@ def _from_child(
               "schema_version": schema_version, "prescanned": prescanned,
               "batch_size": batch_size,
               "self_test_crash": os.environ.get("PASSPORT_READER_SELF_TEST_CRASH") == "1"}
-    reader, reused = _readers.take(schema_version)
+    reader = _started(*_readers.take(schema_version), params, schema_version)
     reusable = False
     try:
-        try:
-            reader.start(params)
-        except EOFError:
-            if not reused:
-                raise
-            # An idle reader that exited (its idle time ran out) as the request went: a
-            # new one takes it.
-            reader.kill()
-            reader = _ReaderProcess(schema_version)
-            reader.start(params)
         while True:
             kind, payload = _receive(reader.stdout)
             if kind == "batch":
@@ -439,7 +452,7 @@ def _from_child(
     except EOFError:
         raise FileRejected(
             [FileProblem("parser_crash",
-                         f"La lecture du fichier a échoué ({reader.crash_detail()}).")]
+                         f"La lecture du fichier a échoué ({reader.exit_detail()}).")]
         ) from None
     finally:
         if reusable:

@@ -36,6 +36,7 @@ from passport import logs
 from passport.config import ConfigurationError, Settings
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 err = Console(stderr=True)
 out = Console(highlight=False, soft_wrap=True)
 
@@ -276,10 +277,19 @@ def ingest_files(cli: CliContext, files: tuple[Path, ...] | list[Path], report_d
             with cli.transaction(immediate=True) as session:
                 deposit_id = service.receive(session, file_name=path.name, sha256=sha256,
                                              size=size).id
-            deposit = service.process(
-                cli.sessions, deposit_id, Source(path), vault=vault, options=options,
-                progress=functools.partial(_advance, progress, task),
-            )
+            try:
+                deposit = service.process(
+                    cli.sessions, deposit_id, Source(path), vault=vault, options=options,
+                    progress=functools.partial(_advance, progress, task),
+                )
+            except Exception as exc:
+                # Not the file's fault (that is a rejection, with its report): the database
+                # or the machine failed. The deposit goes back to waiting, for a new run.
+                log.exception("deposit %s: processing failed; released", deposit_id)
+                service.release(cli.sessions, deposit_id)
+                raise click.ClickException(
+                    f"{path}: processing stopped ({type(exc).__name__}, details in the log); "
+                    f"deposit {deposit_id} was released: run the command again") from None
             progress.remove_task(task)
             if deposit is None:
                 raise click.ClickException(f"{path}: deposit {deposit_id} is being processed "

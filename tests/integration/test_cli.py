@@ -102,6 +102,32 @@ def test_ingest_writes_reports_and_exits_0_with_ko_passages(
     assert count(committed, Passage) == 1
 
 
+def test_ingest_that_fails_for_another_reason_releases_the_deposit(
+    cli: CliRunner, tmp_path: Path, committed: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not the file's fault (here no reader process can start): a clear message, exit 1,
+    nothing stored, the deposit back to waiting — and the next run processes it."""
+    from passport.deposits.models import Deposit, DepositStatus
+
+    load_person(cli, tmp_path)
+    path = tmp_path / "flux-a.xml"
+    path.write_bytes(document([passage("A")]))
+    monkeypatch.setenv("PASSPORT_INGEST_SUBPROCESS_MIN_BYTES", "0")
+    with monkeypatch.context() as broken:
+        broken.setattr(sys, "executable", "/bin/false")
+        result = cli.invoke(main, ["flux", "ingest", str(path)])
+    assert result.exit_code == 1
+    assert "processing stopped (RuntimeError, details in the log)" in result.output
+    assert "was released: run the command again" in result.output
+    with unit_of_work(committed) as db:
+        [deposit] = db.scalars(sa.select(Deposit)).all()
+        assert deposit.status is DepositStatus.RECU
+    assert count(committed, Passage) == 0
+    again = run(cli, "flux", "ingest", str(path))
+    assert again.exit_code == 0, again.output
+    assert count(committed, Passage) == 1
+
+
 def test_ingest_exits_1_when_a_file_is_rejected(cli: CliRunner, tmp_path: Path) -> None:
     load_person(cli, tmp_path)
     good = tmp_path / "good.xml"

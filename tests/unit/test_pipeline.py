@@ -162,3 +162,13 @@ def test_a_worker_reads_small_files_in_its_reader_too(tmp_path, monkeypatch) -> 
     start_reader("1.1.5", wait=True)  # never when told so
     batches = read_checked(Source(small), **OPTIONS, subprocess_min_bytes=None)
     assert [c.id_technique for b in batches for _, c in b.items] == ["S-0", "S-1"]
+
+
+def test_a_reader_that_cannot_start_is_not_the_file_s_fault(tmp_path, monkeypatch) -> None:
+    """Dying before it took the file (here: no interpreter to start) says nothing about the
+    file: an error for the job to be tried again, not a rejection (`parser_crash` is kept
+    for a reader that died reading)."""
+    monkeypatch.setattr(pipeline.sys, "executable", "/bin/false")
+    with pytest.raises(RuntimeError, match=r"ended before taking the file \(code 1\)"):
+        read(flux(tmp_path, "A", 2))
+    assert idle_pids() == []
