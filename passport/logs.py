@@ -16,6 +16,8 @@ from typing import TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
+from passport.nir import masked
+
 #: The id of the HTTP request being answered in this context, if any.
 REQUEST_ID: ContextVar[str | None] = ContextVar("passport_request_id", default=None)
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
@@ -30,16 +32,34 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class _Masking(logging.Formatter):
+    """A formatted line with any NIR masked: the code never logs one (and the test suite's
+    privacy scan reads every record to prove it), but an exception's message or a library's
+    may quote a value of a file — a flux's ``identifiantNational``, an identity extract's
+    line.  Masked in the whole line, traceback included (nir.md: never in a log)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return masked(super().format(record))
+
+
+class _MaskingText(_Masking):
+    pass
+
+
+class _MaskingJson(_Masking, JsonFormatter):
+    pass
+
+
 def formatter(kind: str) -> logging.Formatter:
-    """The formatter of ``PASSPORT_LOG_FORMAT`` (``text`` or ``json``)."""
+    """The formatter of ``PASSPORT_LOG_FORMAT`` (``text`` or ``json``), NIRs masked."""
     if kind == "json":
         # One object a line: time, level, logger, message, request_id, and any ``extra``.
-        return JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
-                             rename_fields={"asctime": "time", "levelname": "level",
-                                            "name": "logger"})
+        return _MaskingJson("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+                            rename_fields={"asctime": "time", "levelname": "level",
+                                           "name": "logger"})
     if kind != "text":
         raise ValueError(f"PASSPORT_LOG_FORMAT must be one of {', '.join(FORMATS)}, not {kind!r}")
-    return logging.Formatter(TEXT_FORMAT)
+    return _MaskingText(TEXT_FORMAT)
 
 
 def configure(level: str, kind: str = "text", log_file: str | None = None,

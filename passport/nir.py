@@ -59,6 +59,16 @@ def is_shaped(text: str) -> bool:
     return any(stdnum_nir.is_valid(m.group(0)) for m in NIR_SHAPE.finditer(text))
 
 
+#: What `masked` puts in place of a NIR.
+MASK = "[NIR masqué]"
+
+
+def masked(text: str) -> str:
+    """``text`` with every 15-character NIR with a valid key replaced by `MASK`."""
+    return NIR_SHAPE.sub(
+        lambda m: MASK if stdnum_nir.is_valid(m.group(0)) else m.group(0), text)
+
+
 class NirVault:
     """Keyed pseudonyms and authenticated encryption for NIRs, with key rotation."""
 

@@ -17,6 +17,7 @@ from flask import Flask
 
 from passport.config import Settings
 from passport.logs import RequestIdFilter, formatter
+from tests import privacy
 from tests.workers import PASSPORT
 
 
@@ -100,3 +101,30 @@ def test_an_unknown_log_format_is_a_usage_error(tmp_path: Path) -> None:
                           text=True, timeout=60, check=False)
     assert done.returncode == 2
     assert "PASSPORT_LOG_FORMAT must be one of text, json, not 'xml'" in done.stderr
+
+
+@pytest.mark.parametrize("kind", ["text", "json"])
+def test_a_nir_never_reaches_a_log_line(kind: str) -> None:
+    """The code never logs a NIR (the privacy scan reads every record); a message or a
+    traceback quoting a file's value is masked in the line all the same."""
+    from passport.nir import MASK
+
+    nir = "196113155500150"
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(formatter(kind))
+    logger = logging.getLogger("passport.test.masking")
+    logger.addHandler(handler)
+    try:
+        with privacy.SESSION.paused():  # planted on purpose
+            logger.warning("identifiantNational %s refused", nir)
+            try:
+                raise ValueError(f"bad value {nir!r}")
+            except ValueError:
+                logger.exception("reader failed")
+    finally:
+        logger.removeHandler(handler)
+    lines = out.getvalue()
+    assert nir not in lines
+    assert lines.count(MASK) == 2 and "reader failed" in lines and "ValueError" in lines

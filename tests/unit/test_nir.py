@@ -75,3 +75,13 @@ def test_leak_detector() -> None:
     assert is_shaped("253072B07300470")
     assert not is_shaped("196113155500151")  # wrong key: not a NIR
     assert not is_shaped("id 1234567891011")
+
+
+def test_masked_replaces_every_nir_and_nothing_else() -> None:
+    from passport.nir import MASK, masked
+
+    text = ("nir 196113155500150, id 123456789012345, key wrong 196113155500151, "
+            "NIR2A 2690299341732 and 169022A34173264;")
+    assert masked(text) == (f"nir {MASK}, id 123456789012345, key wrong 196113155500151, "
+                            f"NIR2A 2690299341732 and {MASK};")
+    assert not is_shaped(masked(text))
