@@ -289,11 +289,9 @@ class _ReaderProcess:
         assert self.process.stdin is not None
         with contextlib.suppress(OSError):
             self.process.stdin.close()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(5)
-        except subprocess.TimeoutExpired:
-            self.kill()
-        self.stdout.close()
+        self.kill()
 
     def kill(self) -> None:
         """End the process now (in the middle of an answer: its frames cannot be resumed)."""
@@ -317,6 +315,9 @@ class _Readers:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._idle: list[_ReaderProcess] = []
+        #: This process keeps a reader (`start_reader`: a worker), even after its reader
+        #: crashed on a file or exited after its idle time.
+        self._kept = False
         #: Readers of the parent of a fork: never used, never collected (their `Popen`
         #: objects would warn that the process is still running).
         self._inherited: list[_ReaderProcess] = []
@@ -331,9 +332,9 @@ class _Readers:
                 reader.kill()  # exited after its idle time: reap it
         return _ReaderProcess(schema_version), False
 
-    def any_idle(self) -> bool:
-        """Whether a reader is waiting for a file."""
-        return bool(self._idle)
+    def in_use(self) -> bool:
+        """Whether this process keeps a reader, or one is waiting for a file."""
+        return self._kept or bool(self._idle)
 
     def give_back(self, reader: _ReaderProcess) -> None:
         """A reader whose answer ended cleanly: kept for the next file, or retired."""
@@ -349,6 +350,7 @@ class _Readers:
         started now is ready before it is offered (a reader's frames have one reader at a
         time: a load taking it while this waited would read them too)."""
         with self._lock:
+            self._kept = True
             if any(r.alive() for r in self._idle):
                 return
             reader = _ReaderProcess(schema_version)
@@ -360,9 +362,9 @@ class _Readers:
             self._idle.append(reader)
 
     def close(self) -> None:
-        """End every idle reader (at exit)."""
+        """End every idle reader (at exit); none is kept any more."""
         with self._lock:
-            idle, self._idle = self._idle, []
+            idle, self._idle, self._kept = self._idle, [], False
         for reader in idle:
             reader.close()
 
@@ -370,7 +372,7 @@ class _Readers:
         """In the child of a fork: the idle readers are the parent's."""
         self._lock = threading.Lock()
         self._inherited.extend(self._idle)
-        self._idle = []
+        self._idle, self._kept = [], False
         for reader in self._inherited:
             for pipe in (reader.process.stdin, reader.process.stdout):
                 if pipe is not None:
@@ -473,7 +475,8 @@ def read_checked(
     """Batches of checked passages; the last batch may be empty.
 
     Read by a reader process (None: never) for files of at least ``subprocess_min_bytes``,
-    and for smaller ones too when a reader process is idle (a worker's: `start_reader`):
+    and for smaller ones too in a process that keeps a reader (a worker: `start_reader`)
+    or while one is idle:
     it then costs under a millisecond a file, and a native crash of libxml2 on any file
     costs the reader, not this process.  Otherwise read here: starting a reader (~0.1 s)
     would cost a small file more than reading it.
@@ -481,7 +484,7 @@ def read_checked(
     use_child = (
         source.path is not None
         and subprocess_min_bytes is not None
-        and (os.path.getsize(source.path) >= subprocess_min_bytes or _readers.any_idle())
+        and (os.path.getsize(source.path) >= subprocess_min_bytes or _readers.in_use())
     )
     if use_child:
         yield from _from_child(source, max_bytes, schema_version, prescanned, batch_size)

@@ -42,10 +42,6 @@ class _Masking(logging.Formatter):
         return masked(super().format(record))
 
 
-class _MaskingText(_Masking):
-    pass
-
-
 class _MaskingJson(_Masking, JsonFormatter):
     pass
 
@@ -59,7 +55,7 @@ def formatter(kind: str) -> logging.Formatter:
                                            "name": "logger"})
     if kind != "text":
         raise ValueError(f"PASSPORT_LOG_FORMAT must be one of {', '.join(FORMATS)}, not {kind!r}")
-    return _MaskingText(TEXT_FORMAT)
+    return _Masking(TEXT_FORMAT)
 
 
 def configure(level: str, kind: str = "text", log_file: str | None = None,

@@ -172,3 +172,16 @@ def test_a_reader_that_cannot_start_is_not_the_file_s_fault(tmp_path, monkeypatc
     with pytest.raises(RuntimeError, match=r"ended before taking the file \(code 1\)"):
         read(flux(tmp_path, "A", 2))
     assert idle_pids() == []
+
+
+def test_a_worker_keeps_its_small_files_isolated_after_a_crash(tmp_path, monkeypatch) -> None:
+    """The reader a file crashed is gone, none is idle: the next small file of a worker is
+    still read by a (new) reader, not in the worker's own process."""
+    small = flux(tmp_path, "S", 2)
+    start_reader("1.1.5", wait=True)
+    monkeypatch.setenv("PASSPORT_READER_SELF_TEST_CRASH", "1")
+    for _ in range(2):
+        with pytest.raises(FileRejected) as exc:
+            list(read_checked(Source(small), **OPTIONS, subprocess_min_bytes=2**20))
+        assert exc.value.code == "parser_crash"
+        assert idle_pids() == []
