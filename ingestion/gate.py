@@ -219,6 +219,8 @@ class GatedStream:
         self._pending = b""
         self.bytes_read = 0
         self.head = b""
+        #: True once a read found nothing left: the parser has reached the end of the input.
+        self.ended = False
         self._limits = MarkupLimits()
 
     def open(self) -> GatedStream:
@@ -268,5 +270,7 @@ class GatedStream:
                 if b"\x00" in data:
                     _reject("encoding",
                             "Le fichier contient des octets nuls : seul UTF-8 est accepté.")
+        if not data:
+            self.ended = True
         self._limits.feed(data)
         return data

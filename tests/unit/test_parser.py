@@ -166,6 +166,39 @@ def test_truncated_file_is_detected_even_when_the_validator_stays_silent() -> No
     assert exc.value.code in ("truncated", "not_well_formed")
 
 
+class Trickle(io.RawIOBase):
+    """A file that gives at most ``size`` bytes a read, as a slow upload or pipe does."""
+
+    def __init__(self, data: bytes, size: int) -> None:
+        self._data, self._size, self._at = data, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._data[self._at:self._at + min(self._size, size if size >= 0 else self._size)]
+        self._at += len(chunk)
+        return chunk
+
+
+def test_every_cut_of_a_file_is_refused_and_no_read_size_refuses_the_whole() -> None:
+    """lxml 6.2 closes a truncated document by emitting the `end` of every element left
+    open, root included, without an error when a schema is plugged in: the root's end must
+    be seen before the end of the input. Every cut of a file (inside the last passage, the
+    closing tags and between them) is refused; the whole file is accepted read 1 byte, 7
+    bytes… at a time (the root's end tag split across reads)."""
+    data = document([passage("A"), passage("B")]).rstrip()
+    start = data.rindex(b"<cpf:passageCertification>")
+    for cut in range(start, len(data)):
+        with pytest.raises(FileRejected) as exc:
+            list(FluxReader(stream(data[:cut])))
+        assert exc.value.code in ("truncated", "not_well_formed", "schema"), cut
+    for size in (1, 2, 3, 7, 64, 4096):
+        for whole in (data, data + b"\n", data + b"\n<!-- fin -->\n"):
+            reader = FluxReader(GatedStream(Trickle(whole, size), 10**9).open())
+            assert [p["idTechnique"] for _, p in reader] == ["A", "B"], size
+
+
 def test_schema_error_stops_the_work_at_that_passage() -> None:
     good = [passage(f"P{i}") for i in range(5)]
     bad = passage("BAD", obtentionCertification="NOPE")
