@@ -253,6 +253,10 @@ def normalise(text: str) -> str:
     return text
 
 
+def reflowed(text: str) -> str:
+    return normalise(" ".join(text.split()))
+
+
 def structure(data: bytes) -> str:
     """What the PDF golden compares: its pages' text and its structure, not its bytes."""
     reader = PdfReader(io.BytesIO(data))
@@ -286,4 +290,9 @@ def test_golden_files(client: FlaskClient, passport_with_declarations: dict[str,
         golden.parent.mkdir(exist_ok=True)
         golden.write_text(got)
     assert golden.exists(), f"{golden} missing: run with PASSPORT_UPDATE_GOLDEN=1 once"
-    assert got == golden.read_text()
+    if fmt == "pdf":
+        # The text, not where the renderer wraps its lines (WeasyPrint 70 wraps the footer
+        # at other words than 68).
+        assert reflowed(got) == reflowed(golden.read_text())
+    else:
+        assert got == golden.read_text()
