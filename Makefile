@@ -11,20 +11,26 @@ PORT ?= 5000
 DEMO := instance/demo
 export PASSPORT_ENV ?= development
 
-.PHONY: install run test test-sqlite test-postgres lint bench bench-analytics bench-http fuzz fuzz-api load clean
+.PHONY: install lock run test test-sqlite test-postgres lint bench bench-analytics bench-http fuzz fuzz-api load clean
 
 install: $(VENV)/.installed
 
 # WeasyPrint (CV PDFs) needs Pango and a font; the service needs them at run time too.
 RUNTIME_PACKAGES := '/usr/lib/*/libpango-1.0.so.0:libpango-1.0-0' '/usr/lib/*/libpangoft2-1.0.so.0:libpangoft2-1.0-0' '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core'
 
-$(VENV)/.installed: pyproject.toml
+# pyproject.toml says which versions work; constraints.txt pins the set the suite last
+# passed with, so that a fresh clone installs what CI tested, not whatever was released
+# since. `make lock` resolves the newest set again (then run `make test` and commit both).
+$(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || scripts/ensure-packages.sh /usr/lib/python3*/venv:python3-venv
 	@scripts/ensure-packages.sh $(RUNTIME_PACKAGES)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
 	@touch $@
+
+lock:
+	scripts/lock-deps.sh
 
 export PASSPORT_ANALYSTS ?= analyste@example.gouv.fr
 
