@@ -356,6 +356,10 @@ class FluxReader:
                     if tag == ACTION and self.passages_read:
                         raise NeedsPrescan
         except etree.XMLSyntaxError as exc:
+            if stream.ended:
+                # Cut: what the validator said of the last, partial element (a tag name
+                # cut to `<c`: "Element 'c': This element is not expected") is noise.
+                raise FileRejected([_syntax_problem(exc, it.error_log)]) from None
             raise FileRejected(
                 [*_schema_problems(it.error_log), _syntax_problem(exc, it.error_log)]
             ) from None

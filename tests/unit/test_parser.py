@@ -192,7 +192,8 @@ def test_every_cut_of_a_file_is_refused_and_no_read_size_refuses_the_whole() -> 
     for cut in range(start, len(data)):
         with pytest.raises(FileRejected) as exc:
             list(FluxReader(stream(data[:cut])))
-        assert exc.value.code in ("truncated", "not_well_formed", "schema"), cut
+        # Never the validator's word on the cut element (a tag name cut to `<c`).
+        assert [p.code for p in exc.value.problems] in (["truncated"], ["not_well_formed"]), cut
     for size in (1, 2, 3, 7, 64, 4096):
         for whole in (data, data + b"\n", data + b"\n<!-- fin -->\n"):
             reader = FluxReader(GatedStream(Trickle(whole, size), 10**9).open())
