@@ -270,7 +270,7 @@ class GatedStream:
                 if b"\x00" in data:
                     _reject("encoding",
                             "Le fichier contient des octets nuls : seul UTF-8 est accepté.")
-        if not data:
+        if not data and size:
             self.ended = True
         self._limits.feed(data)
         return data

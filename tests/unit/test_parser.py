@@ -194,6 +194,8 @@ def test_every_cut_of_a_file_is_refused_and_no_read_size_refuses_the_whole() -> 
             list(FluxReader(stream(data[:cut])))
         # Never the validator's word on the cut element (a tag name cut to `<c`).
         assert [p.code for p in exc.value.problems] in (["truncated"], ["not_well_formed"]), cut
+    asked_nothing = stream(data)
+    assert asked_nothing.read(0) == b"" and not asked_nothing.ended
     for size in (1, 2, 3, 7, 64, 4096):
         for whole in (data, data + b"\n", data + b"\n<!-- fin -->\n"):
             reader = FluxReader(GatedStream(Trickle(whole, size), 10**9).open())
