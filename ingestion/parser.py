@@ -305,6 +305,11 @@ class FluxReader:
         """Bytes consumed from the file so far (for progress bars)."""
         return self._stream.bytes_read
 
+    @property
+    def _cut_short(self) -> bool:
+        """The input ran out before the root's end tag was read."""
+        return self._stream.ended and not self.root_closed
+
     def __iter__(self) -> Iterator[tuple[CertificationContext, Passage]]:
         """Yield ``(certification, passage)``; raise `FileRejected` at the first problem."""
         try:
@@ -356,17 +361,12 @@ class FluxReader:
                     if tag == ACTION and self.passages_read:
                         raise NeedsPrescan
         except etree.XMLSyntaxError as exc:
-            if stream.ended:
-                # Cut: what the validator said of the last, partial element (a tag name
-                # cut to `<c`: "Element 'c': This element is not expected") is noise.
-                raise FileRejected([_syntax_problem(exc, it.error_log)]) from None
-            raise FileRejected(
-                [*_schema_problems(it.error_log), _syntax_problem(exc, it.error_log)]
-            ) from None
-        schema_errors = [] if stream.ended and not self.root_closed else _schema_problems(
-            it.error_log)
-        if schema_errors:
-            raise FileRejected(schema_errors)
+            # Of a file cut short, what the validator said of the last, partial element (a
+            # tag name cut to `<c`: "Element 'c': This element is not expected") is noise.
+            found = [] if self._cut_short else _schema_problems(it.error_log)
+            raise FileRejected([*found, _syntax_problem(exc, it.error_log)]) from None
+        if not self._cut_short and (found := _schema_problems(it.error_log)):
+            raise FileRejected(found)
         if not self.root_closed:
             raise FileRejected(
                 [FileProblem("truncated", "Le fichier est tronqué : l'élément racine n'est pas fermé.")]
