@@ -356,3 +356,87 @@ def test_112_schema_has_no_extension_left() -> None:
     assert "action" not in names
     assert "identifiantNational" not in names
     assert not tree.xpath("//*[@ext:since]", namespaces={"ext": "urn:passport:schema-extensions"})
+
+
+# The repeating containers: ours repeat the element, the official kit repeats a one-element
+# choice (flux.xsd says why).  Both forms must give the same verdict, at the same places.
+_XSD = "http://www.w3.org/2001/XMLSchema"
+_DIGCOMP = ("<cpf:niveauNumeriqueEuropeen><cpf:scoreGeneral>890</cpf:scoreGeneral>"
+            "<cpf:resultats>{}</cpf:resultats></cpf:niveauNumeriqueEuropeen>")
+_RESULT = ("<cpf:resultat><cpf:niveau>3</cpf:niveau><cpf:domaineCompetenceId>1"
+           "</cpf:domaineCompetenceId><cpf:competenceId>{}</cpf:competenceId></cpf:resultat>")
+
+
+def _official_form(version: str) -> etree.XMLSchema:
+    from ingestion.schema import xsd_source
+
+    tree = xsd_source(version)
+    for name in ("Certifications", "PassageCertifications", "Resultats"):
+        [element] = tree.xpath(f"//x:complexType[@name='{name}']/x:sequence/x:element",
+                               namespaces={"x": _XSD})
+        choice = etree.Element(f"{{{_XSD}}}choice", maxOccurs="unbounded")
+        if element.attrib.pop("minOccurs", None) is not None:
+            choice.set("minOccurs", "0")
+        del element.attrib["maxOccurs"]
+        element.addprevious(choice)
+        choice.append(element)
+    return etree.XMLSchema(tree)
+
+
+def _among_passages(between: str) -> bytes:
+    return document([passage("A"), between + passage("B"), passage("C")])
+
+
+def _results(*pieces: str) -> bytes:
+    return P(presenceNiveauNumeriqueEuro="true",
+             niveauNumeriqueEuropeen=Raw(_DIGCOMP.format("".join(pieces))))
+
+
+CONTAINER_CASES: list[tuple[str, bytes]] = [
+    ("three passages", _among_passages("")),
+    ("comment and blanks between passages", _among_passages("\n  <!-- b -->\n  ")),
+    ("text between passages", _among_passages("x")),
+    ("unknown element between passages", _among_passages("<cpf:autre/>")),
+    ("known element between passages", _among_passages("<cpf:idTechnique>Z</cpf:idTechnique>")),
+    ("passage of another namespace", _among_passages('<passageCertification xmlns="urn:x"/>')),
+    ("certification among passages", _among_passages(certification([passage("D")]))),
+    ("unknown element before the passages", document(["<cpf:autre/>" + passage("A")])),
+    ("unknown element after the passages", document([passage("A") + "<cpf:autre/>"])),
+    ("no passage", document(certifications=[certification([])])),
+    ("nil passage list", document(certifications=[certification([])]).replace(
+        b"<cpf:passageCertifications>", b'<cpf:passageCertifications xsi:nil="true">')),
+    ("two certifications", document(certifications=[
+        certification([passage("A")]), certification([passage("B")], code="RS5875", type_="RS")])),
+    ("unknown element between certifications", document(certifications=[
+        certification([passage("A")]), "<cpf:autre/>" + certification([passage("B")])])),
+    ("passage among certifications", document(certifications=[
+        certification([passage("A")]), passage("B")])),
+    ("no certification", document(certifications=[])),
+    ("no result", _results()),
+    ("three results", _results(*(_RESULT.format(i) for i in (1, 2, 3)))),
+    ("empty results", _results("<cpf:resultat/>", "<cpf:resultat/>")),
+    ("unknown element among results", _results(_RESULT.format(1), "<cpf:autre/>")),
+    ("text among results", _results(_RESULT.format(1), "x", _RESULT.format(2))),
+]
+
+
+@pytest.mark.parametrize("version", ["1.1.2", "1.1.5"])
+@pytest.mark.parametrize(("name", "doc"), CONTAINER_CASES, ids=[c[0] for c in CONTAINER_CASES])
+def test_repeating_containers_give_the_official_forms_verdict(
+    name: str, doc: bytes, version: str
+) -> None:
+    official, ours = _official_form(version), compiled(version)
+    tree = etree.fromstring(doc, etree.XMLParser(resolve_entities=False, no_network=True))
+    verdict = official.validate(tree)
+    assert ours.validate(tree) is verdict
+    assert [(e.line, e.column) for e in ours.error_log] == [
+        (e.line, e.column) for e in official.error_log]
+    assert stream_verdict(doc, version) is verdict
+
+
+def test_a_stray_child_of_a_container_is_told_what_was_expected() -> None:
+    schema = compiled("1.1.5")
+    assert not schema.validate(etree.fromstring(_among_passages("<cpf:autre/>")))
+    [error] = schema.error_log
+    assert "autre': This element is not expected. Expected is ( " in error.message
+    assert "passageCertification )" in error.message
