@@ -54,6 +54,13 @@ MAX_PIECES = 4096
 #: Bytes allowed without a ``<``: a text, a comment or a tag of the schema is a few hundred
 #: bytes; megabytes of them only cost memory and time before libxml2's own limits (10 MB).
 MAX_RUN = 1024 * 1024
+#: Bytes a reader may take in without an element it acts on ending (a passage, a
+#: certification, a header field), when it marks them (`GatedStream.unit_ended`).  A
+#: schema-valid passage is a few kilobytes (~40 KB with every text written as character
+#: references); lxml keeps an element's whole subtree, and libxml2's validator each of its
+#: children, until it ends: a passage holding 60 MB of empty ``<resultat/>`` (4 million,
+#: schema-valid) took 1 GB before this bound.
+MAX_UNIT_BYTES = 1024 * 1024
 
 
 def _reject(code: str, message: str, line: int | None = None, column: int | None = None) -> None:
@@ -222,6 +229,9 @@ class GatedStream:
         #: True once a read found nothing left: the parser has reached the end of the input.
         self.ended = False
         self._limits = MarkupLimits()
+        #: `MAX_UNIT_BYTES` once a reader marks the ends of its units; None: unbounded.
+        self.unit_limit: int | None = None
+        self._unit_start = 0
 
     def open(self) -> GatedStream:
         """Read and check the head; raise `FileRejected` (and close) when it is refused."""
@@ -253,6 +263,10 @@ class GatedStream:
                 f"Le fichier dépasse la taille maximale acceptée ({self._max} octets).",
             )
 
+    def unit_ended(self) -> None:
+        """The reader is done with an element: `unit_limit` counts from here on."""
+        self._unit_start = self.bytes_read
+
     def close(self) -> None:
         """Close the underlying stream."""
         self._raw.close()
@@ -270,6 +284,15 @@ class GatedStream:
                 if b"\x00" in data:
                     _reject("encoding",
                             "Le fichier contient des octets nuls : seul UTF-8 est accepté.")
+                if self.unit_limit is not None and (
+                    self.bytes_read - self._unit_start > self.unit_limit
+                ):
+                    _reject(
+                        "resource_limit",
+                        f"Plus de {self.unit_limit} octets à la suite sans fin de passage "
+                        "(un passage démesuré, ou ce qui sépare deux passages) : limite de "
+                        "ressources.",
+                    )
         if not data and size:
             self.ended = True
         self._limits.feed(data)

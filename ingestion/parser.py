@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 from lxml import etree
 
 from ingestion.errors import FileProblem, FileRejected
-from ingestion.gate import GatedStream
+from ingestion.gate import MAX_UNIT_BYTES, GatedStream
 from ingestion.schema import NS, XSI_NS, compiled
 
 #: Parser options required by docs/ingestion.md: no entity expansion, no network, no DTD.
@@ -328,6 +328,7 @@ class FluxReader:
         cert = prescanned.certifications[0] if prescanned and prescanned.certifications else None
         current = self.certification
         stream = self._stream
+        stream.unit_limit = MAX_UNIT_BYTES
         try:
             for _, el in it:
                 if stream.ended:
@@ -336,6 +337,7 @@ class FluxReader:
                     # raises nothing: an element ended after the input ran out was cut
                     # (untrusted-xml.md: truncation; its end tag was never read).
                     break
+                stream.unit_ended()
                 tag = el.tag
                 if tag == PASSAGE:
                     if len(it.error_log):
@@ -379,8 +381,10 @@ def prescan(stream: GatedStream) -> Prescan:
     current = CertificationContext()
     header = found.header
     it = etree.iterparse(stream, events=("end",), tag=_EVENT_TAGS, **HARDENED)
+    stream.unit_limit = MAX_UNIT_BYTES
     try:
         for _, el in it:
+            stream.unit_ended()
             tag = el.tag
             if tag == CERTIFICATION:
                 found.certifications.append(current)

@@ -242,6 +242,11 @@ def _nil_warning(name: str) -> Problem:
     )
 
 
+#: Rule 2's problems named in its message, the others counted: DigComp has 21
+#: competences, a hostile passage tens of thousands of results (one line of the report).
+LISTED_PROBLEMS = 5
+
+
 def _check_digcomp(
     digital: dict[str, Any], errors: list[Problem]
 ) -> tuple[int | None, list[dict[str, int]]]:
@@ -278,10 +283,13 @@ def _check_digcomp(
         seen.add((domaine, competence))
         results.append({"niveau": niveau, "domaine": domaine, "competence": competence})
     if problems:
+        listed = problems[:LISTED_PROBLEMS]
+        if len(problems) > LISTED_PROBLEMS:
+            listed.append(f"et {len(problems) - LISTED_PROBLEMS} autre(s) problème(s)")
         errors.append(
             Problem(
                 "regle_numerique",
-                "Règle 2 : niveauNumeriqueEuropeen invalide : " + " ; ".join(problems),
+                "Règle 2 : niveauNumeriqueEuropeen invalide : " + " ; ".join(listed),
                 "Rule 2: invalid niveauNumeriqueEuropeen (DigComp score and one result per "
                 "existing competence required)",
             )

@@ -148,6 +148,9 @@ HEAVY: list[tuple[str, Callable[[], bytes], set[str], list[str]]] = [
     ("a million unknown elements", lambda: _inside_passage(b"<cpf:x/>" * 1_000_000),
      {"resource_limit", "schema"}, []),
     ("20,000 invalid passages", _many_invalid_passages, {"schema"}, []),
+    ("4 million results in one passage (schema-valid)", lambda: _inside_passage(
+        b"<cpf:niveauNumeriqueEuropeen><cpf:resultats>" + b"<cpf:resultat/>" * 4_000_000
+        + b"</cpf:resultats></cpf:niveauNumeriqueEuropeen>"), {"resource_limit"}, []),
 ]
 
 

@@ -111,6 +111,60 @@ def test_the_longest_real_texts_with_every_character_escaped_are_fine() -> None:
     assert result.schema_valid, result.errors
 
 
+def _results(count: int, *, header_last: bool = False) -> bytes:
+    """Two passages, the second holding ``count`` empty DigComp results (schema-valid)."""
+    results = Raw("<cpf:niveauNumeriqueEuropeen><cpf:resultats>" + "<cpf:resultat/>" * count
+                  + "</cpf:resultats></cpf:niveauNumeriqueEuropeen>")
+    return document([passage("P-1"), passage("P-2", presenceNiveauNumeriqueEuro="true",
+                                             niveauNumeriqueEuropeen=results)],
+                    header_last=header_last)
+
+
+def test_a_passage_bigger_than_a_unit_is_refused_before_it_ends() -> None:
+    # lxml keeps a passage's subtree, and libxml2's validator its children, until the
+    # passage ends: 4 million results took 1 GB (the corpus has that file).
+    from ingestion.gate import MAX_UNIT_BYTES
+
+    # (The bound counts from the read in which the previous passage ended: a read late.)
+    result = check(_results(2 * MAX_UNIT_BYTES // len("<cpf:resultat/>")))
+    assert [(e.code, e.line) for e in result.errors] == [("resource_limit", None)]
+    assert "1048576 octets à la suite sans fin de passage" in result.errors[0].message
+    assert result.passages == []
+
+    # Just under the bound the passage is read, and rule 2 names 5 problems of 60,000.
+    result = check(_results(60_000))
+    assert result.schema_valid, result.errors
+    first, second = result.passages
+    assert first["ok"] and not second["ok"]
+    [message] = second["messages"]
+    assert message.count("le résultat") == 4
+    assert message.endswith("; et 59996 autre(s) problème(s)")
+
+
+def test_bytes_between_passages_are_a_unit_too() -> None:
+    from ingestion.gate import MAX_UNIT_BYTES
+
+    comment = "<!--" + "c" * 1000 + "-->"
+    gap = comment * (2 * MAX_UNIT_BYTES // len(comment))
+    assert codes(document([passage("P-1"), gap + passage("P-2")])) == ["resource_limit"]
+    assert check(document([passage("P-1"), comment * 900 + passage("P-2")])).schema_valid
+
+
+def test_the_schema_less_first_pass_bounds_its_units() -> None:
+    # A file whose header comes last is read twice (prescan, then the reader): both bound.
+    from ingestion.errors import FileRejected
+    from ingestion.gate import MAX_UNIT_BYTES
+    from ingestion.parser import open_gated, prescan
+
+    data = _results(2 * MAX_UNIT_BYTES // len("<cpf:resultat/>"), header_last=True)
+    with pytest.raises(FileRejected) as refused:
+        prescan(open_gated(lambda: io.BytesIO(data), 10**8))
+    assert [p.code for p in refused.value.problems] == ["resource_limit"]
+    assert codes(data) == ["resource_limit"]
+    small = _results(10, header_last=True)
+    assert len(prescan(open_gated(lambda: io.BytesIO(small), 10**8)).certifications) == 1
+
+
 def test_markup_limits_hold_across_any_chunking() -> None:
     from ingestion.errors import FileRejected
     from ingestion.gate import MAX_PIECES, MAX_RUN, MarkupLimits
