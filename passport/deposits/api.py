@@ -235,17 +235,16 @@ class DryRun(MethodView):
             options = settings.ingest_options()
             result = validate(received.file_name, Source(received.path),
                               max_bytes=options.max_bytes, schema_version=options.schema_version,
-                              subprocess_min_bytes=options.subprocess_min_bytes)
+                              subprocess_min_bytes=options.subprocess_min_bytes,
+                              listed=DRY_RUN_LISTED)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        flagged = [p for p in result.passages if not p["ok"] or p["warnings"]]
-        ko = sum(1 for p in result.passages if not p["ok"])
+        total, ko = result.passages_total, result.passages_ko
         return {
             "file_name": received.file_name, "schema_valid": result.schema_valid,
             "errors": [e.as_dict() for e in result.errors],
-            "passages_total": len(result.passages), "passages_ok": len(result.passages) - ko,
-            "passages_ko": ko, "passages": flagged[:DRY_RUN_LISTED],
-            "truncated": len(flagged) > DRY_RUN_LISTED,
+            "passages_total": total, "passages_ok": total - ko, "passages_ko": ko,
+            "passages": result.passages, "truncated": result.flagged_left_out > 0,
             "not_checked": ["nirisation", "doublons", "registre des certificateurs",
                             "idFlux déjà reçu"],
         }

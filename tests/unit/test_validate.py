@@ -1,0 +1,33 @@
+"""`ingestion.validate`: what a dry run keeps of the passages it checks."""
+
+from __future__ import annotations
+
+import io
+
+from ingestion.pipeline import Source
+from ingestion.validate import validate
+from tests.flux import document, passage
+
+
+def _check(data: bytes, listed: int | None) -> tuple[int, int, list[str], int]:
+    result = validate("v.xml", Source(opener=lambda: io.BytesIO(data)), max_bytes=10**7,
+                      listed=listed)
+    return (result.passages_total, result.passages_ko,
+            [p["id_technique"] for p in result.passages], result.flagged_left_out)
+
+
+def test_listed_keeps_the_first_flagged_passages_across_a_restart() -> None:
+    # A late `action` (after 2,500 passages, read in batches of 2,000) makes the reader
+    # start again after the schema-less prescan: nothing may be counted twice.
+    ids = [f"P-{i}" for i in range(2500)]
+    data = document([passage(i, dateFinExamen="2020-01-01") if i in ("P-0", "P-2400") else
+                     passage(i) for i in ids]).replace(
+        b"</cpf:flux>", b"<cpf:action>CREATION</cpf:action></cpf:flux>")
+    assert _check(data, None) == (2500, 2, ids, 0)
+    assert _check(data, 1) == (2500, 2, ["P-0"], 1)
+    assert _check(data, 10) == (2500, 2, ["P-0", "P-2400"], 0)
+
+
+def test_a_refused_file_keeps_no_count() -> None:
+    data = document([passage("A"), passage("B")])
+    assert _check(data[:-60], 10) == (0, 0, [], 0)
