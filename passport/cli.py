@@ -884,9 +884,10 @@ def serve(cli: CliContext, host: str, port: int, workers: int | None) -> None:
     if cli.settings.env == "development":
         app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
         return
-    from passport.gunicorn import serve as gunicorn_serve
+    from passport import gunicorn
 
-    gunicorn_serve(app, host, port, workers or (2 * (os.cpu_count() or 1) + 1))
+    gunicorn.serve(app, gunicorn.options(host, port, workers or (2 * (os.cpu_count() or 1) + 1),
+                                         cli.settings.request_timeout))
 
 
 # -- demo -------------------------------------------------------------------------------

@@ -199,6 +199,10 @@ class Settings:
     dev_tools: bool = True
     #: Number of reverse proxies in front of the app (X-Forwarded-* trusted from them).
     proxy_fix: int = 0
+    #: gunicorn kills a worker whose request runs longer (``passport serve``).  The slowest
+    #: request is the dry-run validator on a 200,000-passage file with an error near its
+    #: end: two passes, ~70 s on two slow cores (docs/operations.md).
+    request_timeout: int = 300
     # -- sharing, consents, journal ---------------------------------------------------
     #: Verification look-ups allowed per client address and minute.
     verify_rate_per_minute: int = 30
@@ -285,6 +289,7 @@ class Settings:
             ),
             dev_tools=env == "development",
             proxy_fix=_int(environ, "PASSPORT_PROXY_FIX", 0),
+            request_timeout=_int(environ, "PASSPORT_REQUEST_TIMEOUT", 300),
             verify_rate_per_minute=_int(environ, "PASSPORT_VERIFY_RATE_PER_MINUTE", 30),
             journal_retention_months=_int(environ, "PASSPORT_JOURNAL_RETENTION_MONTHS", 12),
             flux_file_retention_days=_int(environ, "PASSPORT_FLUX_FILE_RETENTION_DAYS", 30),
@@ -348,7 +353,7 @@ class Settings:
         if not 30 <= self.access_token_ttl <= 3600:
             raise ConfigurationError("PASSPORT_ACCESS_TOKEN_TTL must be 30 to 3600 seconds")
         for name in ("worker_threads", "job_lease_seconds", "job_max_attempts",
-                     "recover_every_seconds", "validate_rate_per_minute"):
+                     "recover_every_seconds", "validate_rate_per_minute", "request_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"PASSPORT_{name.upper()} must be positive")
         if self.verify_rate_per_minute <= 0:

@@ -27,13 +27,19 @@ class _Server(BaseApplication):
         return self._app
 
 
-def serve(app: Flask, host: str, port: int, workers: int) -> None:
-    """Serve ``app`` with ``workers`` gunicorn workers (sync workers, access log to stdout)."""
+def options(host: str, port: int, workers: int, timeout: int) -> dict[str, Any]:
+    """gunicorn's settings: sync workers, access log to stdout, ``timeout`` seconds a
+    request (gunicorn's default, 30 s, killed a dry run of a large file mid-way)."""
+    return {"bind": f"{host}:{port}", "workers": workers, "timeout": timeout,
+            "accesslog": "-", "access_log_format": ACCESS_LOG_FORMAT,
+            # gunicorn's advice: heartbeat files in memory, not on a slow disk.
+            "worker_tmp_dir": "/dev/shm"}  # noqa: S108
+
+
+def serve(app: Flask, settings: dict[str, Any]) -> None:
+    """Serve ``app`` under gunicorn with ``settings`` (`options`)."""
     # The app and the modules live as long as the process: out of the collector's sight
     # (a full collection walks them all, tens of milliseconds in the tail of whichever
     # request triggers it), and shared copy-on-write by the forked workers.
     gc.freeze()
-    _Server(app, {"bind": f"{host}:{port}", "workers": workers, "accesslog": "-",
-                  "access_log_format": ACCESS_LOG_FORMAT,
-                  # gunicorn's advice: heartbeat files in memory, not on a slow disk.
-                  "worker_tmp_dir": "/dev/shm"}).run()  # noqa: S108
+    _Server(app, settings).run()
