@@ -94,7 +94,8 @@ class _Diagnosis:
         self.root: etree._Element | None = None
         self._last_parent: etree._Element | None = None
         self._since_unit = 0  # elements started since the last unit began or ended
-        self.stopped = False
+        #: No more problems wanted: the limit is reached, or the pass stopped.
+        self.full = False
         # A minimal valid flux whose certification / passage slots receive the units.
         self.skeleton = _el(None, "flux")
         _el(self.skeleton, "idFlux", "x")
@@ -107,15 +108,12 @@ class _Diagnosis:
         self.cert_slot = _el(certificateur, "certifications")
         self.cert_slot.append(_valid_certification(with_passage=False))
 
-    @property
-    def full(self) -> bool:
-        return self.stopped or len(self.problems) >= self.limit
-
     def add(self, problem: FileProblem) -> None:
         key = (problem.message, problem.line, problem.column)
         if key not in self._seen:
             self._seen.add(key)
             self.problems.append(problem)
+            self.full = self.full or len(self.problems) >= self.limit
 
     def on_start(self, el: etree._Element) -> None:
         position = self.starts.popleft()
@@ -129,19 +127,21 @@ class _Diagnosis:
         if el.tag in (PASSAGE, CERTIFICATION):
             self._since_unit = 0
         elif self._since_unit > MAX_UNIT_ELEMENTS:
-            self.stopped = True
+            self.full = True
             self.add(FileProblem(
                 "resource_limit",
                 f"Plus de {MAX_UNIT_ELEMENTS} éléments dans un même passage ou hors des "
                 "passages : le diagnostic s'arrête ici.", *position))
 
     def on_end(self, el: etree._Element) -> None:
-        if el.tag in (PASSAGE, CERTIFICATION):
-            self._since_unit = 0
+        tag = el.tag  # (lxml builds the string at each read)
+        if tag != PASSAGE and tag != CERTIFICATION:
+            return
+        self._since_unit = 0
         parent = el.getparent()
         if parent is None:
             return
-        if el.tag == PASSAGE and parent.tag == _PASSAGES:
+        if tag == PASSAGE and parent.tag == _PASSAGES:
             grand = parent.getparent()
             if grand is not None and grand.tag == CERTIFICATION:
                 slot = self.cert_slot[0][2]  # passageCertifications of the skeleton
@@ -222,6 +222,7 @@ def _run(
     pull: etree.XMLPullParser,
     limit: int,
 ) -> list[FileProblem]:
+    on_start, on_end = diagnosis.on_start, diagnosis.on_end
     try:
         while not diagnosis.full:
             chunk = stream.read(CHUNK)
@@ -235,9 +236,9 @@ def _run(
                 if diagnosis.full:
                     break
                 if event == "start":
-                    diagnosis.on_start(el)
+                    on_start(el)
                 else:
-                    diagnosis.on_end(el)
+                    on_end(el)
             if not chunk:
                 break
     except xml.parsers.expat.ExpatError as exc:
