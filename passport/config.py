@@ -225,6 +225,9 @@ class Settings:
     recover_every_seconds: int = 60
     #: Dry-run validations allowed per client address and minute.
     validate_rate_per_minute: int = 10
+    #: Dry-run validations at once on one host; each holds a web worker while it runs (up
+    #: to a minute for the largest files), the others keep serving the rest of the API.
+    validate_concurrency: int = 2
     #: Ingestion: what the referentials object to (unknown code…) is KO, not a warning.
     referential_strict: bool = False
     # -- CVs -------------------------------------------------------------------------
@@ -299,6 +302,7 @@ class Settings:
             job_max_attempts=_int(environ, "PASSPORT_JOB_MAX_ATTEMPTS", 3),
             recover_every_seconds=_int(environ, "PASSPORT_RECOVER_EVERY_SECONDS", 60),
             validate_rate_per_minute=_int(environ, "PASSPORT_VALIDATE_RATE_PER_MINUTE", 10),
+            validate_concurrency=_int(environ, "PASSPORT_VALIDATE_CONCURRENCY", 2),
             referential_strict=_bool(environ, "PASSPORT_REFERENTIAL_STRICT", False),
             analytics_min_cell=_int(environ, "PASSPORT_ANALYTICS_MIN_CELL", ANALYTICS_MIN_CELL),
             pdf_seal_key_pem=_pem("PASSPORT_PDF_SEAL_KEY", environ.get("PASSPORT_PDF_SEAL_KEY")),
@@ -353,7 +357,8 @@ class Settings:
         if not 30 <= self.access_token_ttl <= 3600:
             raise ConfigurationError("PASSPORT_ACCESS_TOKEN_TTL must be 30 to 3600 seconds")
         for name in ("worker_threads", "job_lease_seconds", "job_max_attempts",
-                     "recover_every_seconds", "validate_rate_per_minute", "request_timeout"):
+                     "recover_every_seconds", "validate_rate_per_minute", "request_timeout",
+                     "validate_concurrency"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"PASSPORT_{name.upper()} must be positive")
         if self.verify_rate_per_minute <= 0:

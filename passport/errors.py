@@ -51,6 +51,14 @@ class Unavailable(DomainError):
     title = "Service unavailable"
 
 
+class Busy(Unavailable):
+    """Every slot for this kind of request is taken (503, with ``Retry-After``)."""
+
+    code = "busy"
+    title = "Busy"
+    retry_after = 30
+
+
 class Gone(DomainError):
     """The object existed but has ended for good (410)."""
 

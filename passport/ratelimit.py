@@ -1,4 +1,5 @@
-"""Fixed-window rate limits kept in the database (shared by every worker process).
+"""Fixed-window rate limits kept in the database (shared by every worker process), and
+slots bounding how many long requests of one kind run at once on a host (`slot`).
 
 Keys name what is limited: a client (``verify:<hashed address>``), an object
 (``share-code:<id>``). Client addresses are only ever stored as keyed hashes.
@@ -6,9 +7,14 @@ Keys name what is limited: a client (``verify:<hashed address>``), an object
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import hmac
+import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -65,3 +71,28 @@ def _forget_expired(db: Session, now: dt.datetime) -> None:
     expired = RateBucket.window_ends_at <= now
     db.execute(sa.delete(RateBucket).where(expired, RateBucket.key.in_(
         sa.select(RateBucket.key).where(expired).limit(FORGET_PER_NEW_BUCKET))))
+
+
+@contextlib.contextmanager
+def slot(directory: Path, name: str, count: int) -> Iterator[bool]:
+    """Hold one of ``count`` slots named ``name`` on this host, if one is free: yields
+    True while holding it, False when all are taken.
+
+    A slot is an exclusive ``flock`` on ``directory/name-N.lock``: every process and
+    thread of the host sees it, and the kernel releases it when its holder ends, however
+    it ends (a worker killed mid-request frees its slot).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    for number in range(count):
+        fd = os.open(directory / f"{name}-{number}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        try:
+            yield True
+        finally:
+            os.close(fd)  # releases the lock
+        return
+    yield False

@@ -15,7 +15,7 @@ from flask.views import MethodView
 
 from ingestion.pipeline import Source
 from ingestion.report import report_file_name
-from ingestion.validate import validate
+from ingestion.validate import ValidationResult, validate
 from passport import ratelimit
 from passport.auth.access import current_actor, protect, public
 from passport.auth.models import Role
@@ -26,7 +26,7 @@ from passport.deposits import schemas, upload
 from passport.deposits.models import Deposit, DepositStatus
 from passport.deposits.service import load_report
 from passport.deposits.storage import storing
-from passport.errors import Conflict, RateLimited
+from passport.errors import Busy, Conflict, RateLimited
 from passport.jobs import Queue
 from passport.web.blueprint import Blueprint
 from passport.web.db import committing, lock_for_writing, session, transactional
@@ -213,7 +213,8 @@ class DryRun(MethodView):
     @blp.response(200, schemas.DryRunSchema)
     @blp.alt_response(413, description="Over PASSPORT_MAX_UPLOAD_BYTES")
     @blp.alt_response(429, description="Too many validations from your address")
-    @blp.alt_response(503, description="Storage failed (full, unavailable): try again later")
+    @blp.alt_response(503, description="Every dry-run slot of this host is taken (`busy`, "
+                      "with Retry-After), or storage failed (full, unavailable): try again later")
     @committing(RateLimited)
     def post(self) -> dict[str, Any]:
         """The byte gate, the official schema and the business rules on an uploaded file,
@@ -228,17 +229,12 @@ class DryRun(MethodView):
         if wait is not None:
             raise RateLimited("Too many validations from your address; try again later.", wait)
         session().commit()
-        with storing():
-            scratch = Path(tempfile.mkdtemp(prefix="validate-", dir=_scratch_root(settings)))
-        try:
-            received = upload.receive(request, scratch, settings.max_upload_bytes)
-            options = settings.ingest_options()
-            result = validate(received.file_name, Source(received.path),
-                              max_bytes=options.max_bytes, schema_version=options.schema_version,
-                              subprocess_min_bytes=options.subprocess_min_bytes,
-                              listed=DRY_RUN_LISTED)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        with ratelimit.slot(settings.instance_dir / "slots", "validate",
+                            settings.validate_concurrency) as held:
+            if not held:
+                raise Busy("Every dry-run validation slot is taken; try again shortly, or "
+                           "file the deposit: filing checks the same and queues the work.")
+            received, result = _dry_run(settings)
         total, ko = result.passages_total, result.passages_ko
         return {
             "file_name": received.file_name, "schema_valid": result.schema_valid,
@@ -248,6 +244,20 @@ class DryRun(MethodView):
             "not_checked": ["nirisation", "doublons", "registre des certificateurs",
                             "idFlux déjà reçu"],
         }
+
+
+def _dry_run(settings: Settings) -> tuple[upload.Upload, ValidationResult]:
+    with storing():
+        scratch = Path(tempfile.mkdtemp(prefix="validate-", dir=_scratch_root(settings)))
+    try:
+        received = upload.receive(request, scratch, settings.max_upload_bytes)
+        options = settings.ingest_options()
+        return received, validate(
+            received.file_name, Source(received.path), max_bytes=options.max_bytes,
+            schema_version=options.schema_version,
+            subprocess_min_bytes=options.subprocess_min_bytes, listed=DRY_RUN_LISTED)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _scratch_root(settings: Settings) -> Path:

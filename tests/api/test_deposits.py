@@ -591,9 +591,55 @@ def test_dry_runs_at_once_are_each_counted(make_app: Any, auth_settings: Any,
                                            committed: sessionmaker[Session]) -> None:
     """Six validations from one address at once, with room for four: four verdicts and
     two refusals, whichever finish first (each reads the count, then writes it)."""
-    app = make_app(dataclasses.replace(auth_settings, validate_rate_per_minute=4))
+    app = make_app(dataclasses.replace(auth_settings, validate_rate_per_minute=4,
+                                       validate_concurrency=6))
     answers = at_once(app, lambda c: c.post(VALIDATE, data=MIXED, headers=XML), times=6)
     assert sorted(a.status_code for a in answers) == [200] * 4 + [429] * 2
+
+
+def test_dry_runs_at_once_are_bounded_per_host(make_app: Any, auth_settings: Any,
+                                               committed: sessionmaker[Session]) -> None:
+    """Each dry run holds a web worker for up to a minute: past PASSPORT_VALIDATE_CONCURRENCY
+    at once, the others answer 503 `busy` at once, and the rest of the API stays served."""
+    from passport.ratelimit import slot
+
+    settings = dataclasses.replace(auth_settings, validate_concurrency=2)
+    client = make_app(settings).test_client()
+    slots = settings.instance_dir / "slots"
+    with slot(slots, "validate", 2) as first:
+        assert first
+        assert client.post(VALIDATE, data=MIXED, headers=XML).status_code == 200
+        with slot(slots, "validate", 2) as second:
+            assert second
+            busy = client.post(VALIDATE, data=MIXED, headers=XML)
+            assert busy.status_code == 503
+            assert busy.json["code"] == "busy" and busy.headers["Retry-After"] == "30"
+            assert busy.content_type == "application/problem+json"
+            assert client.get("/health").status_code == 200
+    assert client.post(VALIDATE, data=MIXED, headers=XML).status_code == 200
+
+
+def test_a_slot_is_freed_when_its_holder_dies(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from passport.ratelimit import slot
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+         "from passport.ratelimit import slot\n"
+         f"with slot(Path({str(tmp_path)!r}), 'validate', 1) as held:\n"
+         "    print(held, flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "True"
+        with slot(tmp_path, "validate", 1) as held:
+            assert held is False
+    finally:
+        holder.kill()
+        holder.communicate()
+    with slot(tmp_path, "validate", 1) as held:
+        assert held is True
 
 
 def test_dry_run_size_limit(make_app: Any, auth_settings: Any,
