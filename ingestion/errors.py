@@ -49,6 +49,9 @@ class FileRejected(Exception):
         #: The file's header as read before the rejection, when it was read in full; not
         #: checked (the file may break the schema there): see `passport.deposits.service`.
         self.header = header
+        #: Passages handed out in batches before the rejection (`read_checked`): valid, and
+        #: nothing before them broke the schema; the diagnosis need not check them again.
+        self.valid_passages = 0
 
     @property
     def code(self) -> str:

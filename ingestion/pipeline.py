@@ -486,8 +486,15 @@ def read_checked(
         and subprocess_min_bytes is not None
         and (os.path.getsize(source.path) >= subprocess_min_bytes or _readers.in_use())
     )
-    if use_child:
-        yield from _from_child(source, max_bytes, schema_version, prescanned, batch_size)
-    else:
-        yield from _batches(source, max_bytes, schema_version, prescanned, batch_size)
+    batches = (_from_child(source, max_bytes, schema_version, prescanned, batch_size)
+               if use_child else _batches(source, max_bytes, schema_version, prescanned,
+                                          batch_size))
+    handed_out = 0
+    try:
+        for batch in batches:
+            handed_out += len(batch.items)
+            yield batch
+    except FileRejected as exc:
+        exc.valid_passages = handed_out
+        raise
 

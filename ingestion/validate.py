@@ -18,14 +18,15 @@ from ingestion.pipeline import Source, read_checked
 from ingestion.rules import Checked
 
 
-def positioned(
-    problems: list[FileProblem], source: Source, *, max_bytes: int, schema_version: str
-) -> list[FileProblem]:
-    """Replace unpositioned problems (schema errors, parser errors libxml2 swallowed) by the
-    diagnostic pass's positioned and classified ones."""
+def positioned(rejected: FileRejected, source: Source, *, max_bytes: int,
+               schema_version: str) -> list[FileProblem]:
+    """The problems of a rejection, unpositioned ones (schema errors, parser errors libxml2
+    swallowed) replaced by the diagnostic pass's positioned and classified ones."""
+    problems = rejected.problems
     if not any(p.kind == "XSD" or p == UNLOCATED_SYNTAX_ERROR for p in problems):
         return problems
-    located = locate_problems(source.open, max_bytes=max_bytes, schema_version=schema_version)
+    located = locate_problems(source.open, max_bytes=max_bytes, schema_version=schema_version,
+                              valid_passages=rejected.valid_passages)
     return located or problems
 
 
@@ -109,6 +110,6 @@ def validate(
         result.forget_passages()
         result.schema_valid = False
         result.errors = positioned(
-            exc.problems, source, max_bytes=max_bytes, schema_version=schema_version
+            exc, source, max_bytes=max_bytes, schema_version=schema_version
         )
     return result

@@ -263,8 +263,7 @@ def process(
     except FileRejected as exc:
         discard_unused(factory, created)
         problems = positioned(
-            exc.problems, source, max_bytes=options.max_bytes,
-            schema_version=options.schema_version,
+            exc, source, max_bytes=options.max_bytes, schema_version=options.schema_version,
         )
         return reject(factory, deposit_id, problems, exc.header)
     except BaseException:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
+import pytest
+
+from ingestion.errors import FileProblem
 from ingestion.pipeline import Source
 from ingestion.validate import validate
 from tests.flux import document, passage
@@ -31,3 +35,22 @@ def test_listed_keeps_the_first_flagged_passages_across_a_restart() -> None:
 def test_a_refused_file_keeps_no_count() -> None:
     data = document([passage("A"), passage("B")])
     assert _check(data[:-60], 10) == (0, 0, [], 0)
+
+
+def test_a_late_schema_error_is_positioned_by_a_diagnosis_told_what_was_read(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from ingestion import validate as module
+
+    told = []
+    real = module.locate_problems
+
+    def locate(*args: Any, **kwargs: Any) -> list[FileProblem]:
+        told.append(kwargs["valid_passages"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "locate_problems", locate)
+    data = document([passage(f"P-{i}") for i in range(4500)] + [passage("BAD", sexe="X")])
+    result = validate("v.xml", Source(opener=lambda: io.BytesIO(data)), max_bytes=10**8)
+    assert told == [4000]  # batches of 2,000
+    [error] = result.errors
+    assert error.code == "schema" and "cpf:sexe" in error.message and error.line == 2
