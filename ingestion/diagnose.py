@@ -87,7 +87,7 @@ class _Diagnosis:
         self.schema = schema
         self.limit = limit
         #: The first passages, known valid (`FileRejected.valid_passages`): released
-        #: unchecked, ~40 % of this pass when the error is far in the file.
+        #: unchecked, ~25 % of this pass when the error is far in the file.
         self.unchecked = valid_passages
         self.problems: list[FileProblem] = []
         self._seen: set[tuple[str, int | None, int | None]] = set()
@@ -150,7 +150,7 @@ class _Diagnosis:
                 slot = self.cert_slot[0][2]  # passageCertifications of the skeleton
                 self._check_unit(el, parent, slot, _valid_passage, check=not self.unchecked)
                 self.unchecked = max(0, self.unchecked - 1)
-        elif el.tag == CERTIFICATION and parent.tag == _CERTIFICATIONS:
+        elif tag == CERTIFICATION and parent.tag == _CERTIFICATIONS:
             keep = self.cert_slot[0]
             self.cert_slot.remove(keep)
             self._check_unit(
