@@ -201,7 +201,7 @@ class Settings:
     proxy_fix: int = 0
     #: gunicorn kills a worker whose request runs longer (``passport serve``).  The slowest
     #: request is the dry-run validator on a 200,000-passage file with an error near its
-    #: end: two passes, ~70 s on two slow cores (docs/operations.md).
+    #: end: two passes, ~55 s on two slow cores (docs/operations.md).
     request_timeout: int = 300
     # -- sharing, consents, journal ---------------------------------------------------
     #: Verification look-ups allowed per client address and minute.
