@@ -12,8 +12,8 @@ Exit status: 0 when every file is schema-valid, 1 when one is not, 2 on usage er
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from contextlib import closing
 from pathlib import Path
 
 from ingestion import DEFAULT_MAX_BYTES, DEFAULT_SUBPROCESS_MIN_BYTES
@@ -35,10 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.files:
         if not path.is_file():
             parser.error(f"{path}: no such file")
-        result = validate(str(path), Source(path), max_bytes=args.max_bytes,
-                          schema_version=args.schema, subprocess_min_bytes=threshold)
-        all_valid &= result.schema_valid
-        print(json.dumps(result.as_dict(), ensure_ascii=False))
+        with closing(validate(str(path), Source(path), max_bytes=args.max_bytes,
+                              schema_version=args.schema, subprocess_min_bytes=threshold,
+                              spooled=True)) as result:
+            all_valid &= result.schema_valid
+            sys.stdout.flush()
+            result.write_json(sys.stdout.buffer)
     return 0 if all_valid else 1
 
 

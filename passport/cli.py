@@ -14,9 +14,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import closing, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
@@ -34,6 +34,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from passport import logs
 from passport.config import ConfigurationError, Settings
+
+if TYPE_CHECKING:
+    from ingestion.validate import ValidationResult
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -199,25 +202,31 @@ def flux_validate(cli: CliContext, files: tuple[Path, ...], as_json: bool,
     options = cli.settings.ingest_options(schema_version)
     all_valid = True
     for path in files:
-        result = validate(str(path), Source(path), max_bytes=options.max_bytes,
-                          schema_version=options.schema_version,
-                          subprocess_min_bytes=options.subprocess_min_bytes)
-        all_valid &= result.schema_valid
-        if as_json:
-            click.echo(json.dumps(result.as_dict(), ensure_ascii=False))
-            continue
-        if not result.schema_valid:
-            out.print(f"[red]✗[/red] {path}: {len(result.errors)} problem(s)")
-            for problem in result.errors:
-                where = f"{problem.line}:{problem.column}" if problem.line else "-"
-                out.print(f"    {where} [{problem.code}] {problem.message}", markup=False)
-            continue
-        ko = [p for p in result.passages if not p["ok"]]
-        out.print(f"[green]✓[/green] {path}: schema valid, {len(result.passages)} passages, "
-                  f"{len(ko)} breaking business rules")
-        for p in ko:
-            out.print(f"    {p['id_technique']}: {' ; '.join(p['messages'])}", markup=False)
+        with closing(validate(str(path), Source(path), max_bytes=options.max_bytes,
+                              schema_version=options.schema_version,
+                              subprocess_min_bytes=options.subprocess_min_bytes,
+                              spooled=True)) as result:
+            all_valid &= result.schema_valid
+            if as_json:
+                sys.stdout.flush()
+                result.write_json(sys.stdout.buffer)
+            else:
+                _print_verdict(path, result)
     sys.exit(0 if all_valid else 1)
+
+
+def _print_verdict(path: Path, result: ValidationResult) -> None:
+    if not result.schema_valid:
+        out.print(f"[red]✗[/red] {path}: {len(result.errors)} problem(s)")
+        for problem in result.errors:
+            where = f"{problem.line}:{problem.column}" if problem.line else "-"
+            out.print(f"    {where} [{problem.code}] {problem.message}", markup=False)
+        return
+    out.print(f"[green]✓[/green] {path}: schema valid, {result.passages_total} passages, "
+              f"{result.passages_ko} breaking business rules")
+    for p in result.passages:
+        if not p["ok"]:
+            out.print(f"    {p['id_technique']}: {' ; '.join(p['messages'])}", markup=False)
 
 
 @flux.command("ingest")
