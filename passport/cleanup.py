@@ -50,8 +50,10 @@ def kinds(now: dt.datetime) -> list[Leftovers]:
     before any other went)."""
     from passport.auth.service import leftovers as auth_leftovers
     from passport.consents.service import leftovers as consent_leftovers
+    from passport.deposits.dryruns import leftovers as dry_run_leftovers
 
-    return [*auth_leftovers(now - GRACE), *consent_leftovers(now - GRACE)]
+    return [*auth_leftovers(now - GRACE), *consent_leftovers(now - GRACE),
+            *dry_run_leftovers(now)]
 
 
 def run(sessions: sessionmaker[Session], settings: Settings, *, dry_run: bool = False,
@@ -69,7 +71,9 @@ def run(sessions: sessionmaker[Session], settings: Settings, *, dry_run: bool = 
                           forget_files(sessions, before, dry_run=dry_run)))
     done.append(Swept("rows written under a merged passport, moved to its current one",
                       _sweep_merged(sessions, dry_run)))
-    stale = storage.leftover_temporaries(settings.storage_dir, now - TEMPORARIES_FOR)
+    stale = [*storage.leftover_temporaries(settings.storage_dir, now - TEMPORARIES_FOR),
+             *storage.leftover_dry_runs(settings.storage_dir,
+                                        now - dt.timedelta(hours=settings.dry_run_keep_hours))]
     if not dry_run:
         for path in stale:
             storage.remove_temporary(path)

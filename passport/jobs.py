@@ -1,6 +1,7 @@
-"""Deposit jobs. After the queue, one code path: `run_deposit`, called by a Celery worker
-(``PASSPORT_CELERY_BROKER_URL`` set) or by a bounded in-process pool (the embedded
-default, and ``passport worker`` without a broker).
+"""Deposit jobs (and queued dry runs). After the queue, one code path: `run_deposit`
+(`passport.deposits.dryruns.run`), called by a Celery worker (``PASSPORT_CELERY_BROKER_URL``
+set) or by a bounded in-process pool (the embedded default, and ``passport worker`` without
+a broker).
 
 Jobs are idempotent: the deposit's claim (status ``EN_COURS``, ``host:pid``, a lease the
 worker renews) makes a second delivery of the same job a no-op while the first is alive,
@@ -110,13 +111,15 @@ def recover(sessions: sessionmaker[Session]) -> list[int]:
 class Queue(Protocol):
     def submit(self, deposit_id: int) -> None: ...
 
+    def submit_dry_run(self, dry_run_id: int) -> None: ...
+
 
 class Sweeper:
-    """Calls `recover` every ``every`` seconds in a daemon thread and queues what it finds."""
+    """Calls `recover` (and the dry runs' own) every ``every`` seconds in a daemon thread
+    and queues what it finds."""
 
-    def __init__(self, sessions: sessionmaker[Session], submit: Callable[[int], None],
-                 every: float) -> None:
-        self.sessions, self.submit, self.every = sessions, submit, every
+    def __init__(self, sessions: sessionmaker[Session], queue: Queue, every: float) -> None:
+        self.sessions, self.queue, self.every = sessions, queue, every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="deposit-sweeper", daemon=True)
 
@@ -128,11 +131,18 @@ class Sweeper:
         self._stop.set()
 
     def sweep(self) -> list[int]:
+        """Queue again what was left behind; the deposits' ids (then the dry runs')."""
+        from passport.deposits import dryruns
+
         found = recover(self.sessions)
         for deposit_id in found:
             log.info("deposit %s left behind: queued again", deposit_id)
-            self.submit(deposit_id)
-        return found
+            self.queue.submit(deposit_id)
+        left = dryruns.recover(self.sessions)
+        for dry_run_id in left:
+            log.info("dry run %s left behind: queued again", dry_run_id)
+            self.queue.submit_dry_run(dry_run_id)
+        return found + left
 
     def _run(self) -> None:
         while True:
@@ -152,16 +162,24 @@ class InProcessQueue:
         self.ctx = ctx
         self.pool = ThreadPoolExecutor(max_workers=ctx.settings.worker_threads,
                                        thread_name_prefix="deposit-job")
-        self.sweeper = Sweeper(ctx.sessions, self.submit, ctx.settings.recover_every_seconds)
+        self.sweeper = Sweeper(ctx.sessions, self, ctx.settings.recover_every_seconds)
         self._started = False
         self._lock = threading.Lock()
 
     def submit(self, deposit_id: int) -> None:
+        self._run(run_deposit, deposit_id)
+
+    def submit_dry_run(self, dry_run_id: int) -> None:
+        from passport.deposits import dryruns
+
+        self._run(dryruns.run, dry_run_id)
+
+    def _run(self, job: Callable[[JobContext, int], Any], key: int) -> None:
         with self._lock:
             if not self._started:
                 self._started = True
                 self.sweeper.start()
-        future = self.pool.submit(run_deposit, self.ctx, deposit_id)
+        future = self.pool.submit(job, self.ctx, key)
         future.add_done_callback(_log_failure)
 
     def shutdown(self) -> None:
@@ -171,19 +189,33 @@ class InProcessQueue:
 
 def _log_failure(future: Future[Any]) -> None:
     if future.exception() is not None:
-        log.error("deposit job failed: %s", type(future.exception()).__name__)
+        log.error("job failed: %s", type(future.exception()).__name__)
 
 
 class CeleryQueue:
     """Jobs for Celery workers (``passport worker``) through the broker."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, celery: Any = None) -> None:
         from passport.worker import make_celery
 
-        self.celery = make_celery(settings)
+        self.celery = celery if celery is not None else make_celery(settings)
 
     def submit(self, deposit_id: int) -> None:
-        self.celery.send_task("passport.process_deposit", args=[deposit_id])
+        self._send("passport.process_deposit", deposit_id)
+
+    def submit_dry_run(self, dry_run_id: int) -> None:
+        self._send("passport.validate_upload", dry_run_id)
+
+    def _send(self, task: str, key: int) -> None:
+        """Publish a job. The broker down is not the client's failure: what it filed is
+        recorded, and the workers' sweep queues it once the broker is back."""
+        from kombu.exceptions import OperationalError
+
+        try:
+            self.celery.send_task(task, args=[key])
+        except OperationalError as exc:
+            log.error("%s %s recorded but not queued, the broker failed (%s): the workers' "
+                      "sweep will queue it", task, key, type(exc).__name__)
 
 
 def queue_for(ctx: JobContext) -> Queue:

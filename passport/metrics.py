@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from passport.config import Settings
 from passport.db import utcnow
-from passport.deposits.models import Deposit, DepositStatus
+from passport.deposits.models import Deposit, DepositStatus, DryRun, DryRunStatus
 from passport.maintenance import TASKS, MaintenanceRun, last_runs
 from passport.referentials.models import ReferentialImport
 from passport.web.errors import problem
@@ -142,6 +142,11 @@ class StoreCollector(Collector):
             ok, ko = db.execute(sa.select(sa.func.coalesce(sa.func.sum(d.c.passages_ok), 0),
                                           sa.func.coalesce(sa.func.sum(d.c.passages_ko), 0))
                                 ).one()
+            r = DryRun.__table__
+            dry_runs: dict[DryRunStatus, int] = dict(db.execute(
+                sa.select(r.c.status, sa.func.count()).group_by(r.c.status)).all())
+            dry_run_waiting = db.scalar(sa.select(sa.func.min(r.c.received_at)).where(
+                r.c.status.in_([DryRunStatus.EN_ATTENTE, DryRunStatus.EN_COURS])))
         deposits = GaugeMetricFamily("passport_deposits", "Deposits by status.",
                                      labels=["status"])
         for status in DepositStatus:
@@ -170,6 +175,17 @@ class StoreCollector(Collector):
         passages.add_metric(["ok"], ok)
         passages.add_metric(["ko"], ko)
         yield passages
+        queued = GaugeMetricFamily(
+            "passport_dry_runs", "Queued dry runs by status (those not yet expired, and "
+            "expired ones until the clean-up).", labels=["status"])
+        for dry_status in DryRunStatus:
+            queued.add_metric([dry_status.value], dry_runs.get(dry_status, 0))
+        yield queued
+        oldest = GaugeMetricFamily(
+            "passport_dry_run_oldest_pending_seconds",
+            "Age of the oldest queued dry run waiting or running; 0 when none.")
+        oldest.add_metric([], _age(now, dry_run_waiting))
+        yield oldest
         yield from _maintenance(runs)
         referentials = GaugeMetricFamily(
             "passport_referential_imported_timestamp_seconds",

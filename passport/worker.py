@@ -37,6 +37,7 @@ def make_celery(settings: Settings) -> Celery:
         broker_transport_options={"visibility_timeout": max(3600, 4 * settings.job_lease_seconds)},
     )
     app.task(name="passport.process_deposit", bind=False)(process_deposit)
+    app.task(name="passport.validate_upload", bind=False)(validate_upload)
     return app
 
 
@@ -65,6 +66,14 @@ def process_deposit(deposit_id: int) -> str | None:
     return run_deposit(context(), deposit_id)
 
 
+def validate_upload(dry_run_id: int) -> str | None:
+    """The Celery task of a queued dry run (the in-process pool runs the same function)."""
+    from passport.deposits import dryruns
+
+    status = dryruns.run(context(), dry_run_id)
+    return status.value if status is not None else None
+
+
 @signals.worker_process_init.connect
 def _start_reader(**_: Any) -> None:
     """Each worker process has its flux reader process ready before its first deposit (and
@@ -77,12 +86,11 @@ def _start_reader(**_: Any) -> None:
 @signals.worker_ready.connect
 def _start_sweeper(sender: Any = None, **_: Any) -> None:
     """Every worker sweeps for deposits left behind and queues them again."""
-    from passport.jobs import Sweeper
+    from passport.jobs import CeleryQueue, Sweeper
 
     ctx = context()
-    app = sender.app if sender is not None else make_celery(ctx.settings)
-    Sweeper(ctx.sessions, lambda i: app.send_task("passport.process_deposit", args=[i]),
-            ctx.settings.recover_every_seconds).start()
+    queue = CeleryQueue(ctx.settings, sender.app if sender is not None else None)
+    Sweeper(ctx.sessions, queue, ctx.settings.recover_every_seconds).start()
 
 
 #: For ``celery -A passport.worker worker`` (``passport worker`` does the same).

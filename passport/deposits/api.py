@@ -10,23 +10,22 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Response, current_app, request, stream_with_context, url_for
+from flask import Response, current_app, jsonify, request, stream_with_context, url_for
 from flask.views import MethodView
 
-from ingestion.pipeline import Source
 from ingestion.report import report_file_name
-from ingestion.validate import ValidationResult, validate
 from passport import ratelimit
 from passport.auth.access import current_actor, protect, public
 from passport.auth.models import Role
 from passport.certifiers import insight
 from passport.config import Settings
 from passport.db import Page
-from passport.deposits import schemas, upload
+from passport.deposits import dryruns, schemas, upload
 from passport.deposits.models import Deposit, DepositStatus
+from passport.deposits.models import DryRun as DryRunRow
 from passport.deposits.service import load_report
-from passport.deposits.storage import storing
-from passport.errors import Busy, Conflict, RateLimited
+from passport.deposits.storage import DRY_RUNS, storing
+from passport.errors import Busy, Conflict, NotFound, RateLimited
 from passport.jobs import Queue
 from passport.web.blueprint import Blueprint
 from passport.web.db import committing, lock_for_writing, session, transactional
@@ -34,7 +33,6 @@ from passport.web.db import committing, lock_for_writing, session, transactional
 blp = Blueprint("certifier", __name__, url_prefix="/api/v1",
                 description="Certifiers: deposits, processing reports, statistics")
 CERTIFIER: dict[str, Any] = {"scopes": ["deposits:write"], "roles": [Role.CERTIFIER]}
-DRY_RUN_LISTED = 1000
 UPLOAD_BODY = {"content": {
     "application/xml": {"schema": {"type": "string", "format": "binary"}},
     "multipart/form-data": {"schema": {"type": "object", "properties": {
@@ -204,22 +202,32 @@ class HolderReport(MethodView):
                                      data.get("response"))
 
 
+PREFER = {"in": "header", "name": "Prefer", "required": False, "schema": {"type": "string"},
+          "description": "`respond-async`: queue the check and answer 202 at once (for large "
+                         "files: a 200,000-passage file takes up to a minute); poll the "
+                         "Location for the verdict"}
+
+
 @blp.route("/flux/validate")
 class DryRun(MethodView):
     """Check a file as filing would, without storing anything."""
 
     @public
-    @blp.doc(requestBody=UPLOAD_BODY)
+    @blp.doc(requestBody=UPLOAD_BODY, parameters=[PREFER])
     @blp.response(200, schemas.DryRunSchema)
+    @blp.alt_response(202, schema=schemas.QueuedDryRunSchema,
+                      description="Queued (`Prefer: respond-async`): poll the Location")
     @blp.alt_response(413, description="Over PASSPORT_MAX_UPLOAD_BYTES")
     @blp.alt_response(429, description="Too many validations from your address")
-    @blp.alt_response(503, description="Every dry-run slot of this host is taken (`busy`, "
-                      "with Retry-After), or storage failed (full, unavailable): try again later")
+    @blp.alt_response(503, description="Every dry-run slot of this host is taken, or as many "
+                      "dry runs are queued as the service keeps (`busy`, with Retry-After), or "
+                      "storage failed (full, unavailable): try again later")
     @committing(RateLimited)
-    def post(self) -> dict[str, Any]:
+    def post(self) -> dict[str, Any] | Response:
         """The byte gate, the official schema and the business rules on an uploaded file,
         with every problem's line and column. No login; rate-limited per address; nothing
-        is kept. NIRisation, duplicates and the registry are only checked when filing."""
+        is kept (queued, the file until checked and the verdict until it expires).
+        NIRisation, duplicates and the registry are only checked when filing."""
         settings = _settings()
         lock_for_writing(session())  # SQLite: the count is read, then written
         wait = ratelimit.hit(
@@ -229,33 +237,78 @@ class DryRun(MethodView):
         if wait is not None:
             raise RateLimited("Too many validations from your address; try again later.", wait)
         session().commit()
+        if _prefers_async():
+            return _queue_dry_run(settings)
         with ratelimit.slot(settings.instance_dir / "slots", "validate",
                             settings.validate_concurrency) as held:
             if not held:
-                raise Busy("Every dry-run validation slot is taken; try again shortly, or "
-                           "file the deposit: filing checks the same and queues the work.")
-            received, result = _dry_run(settings)
-        total, ko = result.passages_total, result.passages_ko
-        return {
-            "file_name": received.file_name, "schema_valid": result.schema_valid,
-            "errors": [e.as_dict() for e in result.errors],
-            "passages_total": total, "passages_ok": total - ko, "passages_ko": ko,
-            "passages": result.passages, "truncated": result.flagged_left_out > 0,
-            "not_checked": ["nirisation", "doublons", "registre des certificateurs",
-                            "idFlux déjà reçu"],
-        }
+                raise Busy("Every dry-run validation slot is taken; try again shortly, ask "
+                           "for a queued check (Prefer: respond-async), or file the deposit: "
+                           "filing checks the same and queues the work.")
+            return _dry_run(settings)
 
 
-def _dry_run(settings: Settings) -> tuple[upload.Upload, ValidationResult]:
+@blp.route("/flux/validate/<string:token>")
+class QueuedDryRun(MethodView):
+    """A queued dry run, reached through the token its 202 gave."""
+
+    @public
+    @blp.response(200, schemas.QueuedDryRunSchema)
+    @blp.alt_response(404, description="No such dry run, or its verdict expired")
+    def get(self, token: str) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """Where a queued dry run stands; its verdict once ``TERMINE`` (``Retry-After``
+        while it waits or runs)."""
+        found = dryruns.find(session(), token)
+        if found is None:
+            raise NotFound("No such dry run (its verdict may have expired).")
+        waiting = found.status in dryruns.PENDING
+        return _queued(found, token), 200, {"Retry-After": "5"} if waiting else {}
+
+
+def _prefers_async() -> bool:
+    """RFC 7240: ``Prefer: respond-async`` among the header's preferences."""
+    return any(p.split(";")[0].strip().lower() == "respond-async"
+               for value in request.headers.getlist("Prefer") for p in value.split(","))
+
+
+def _queued(dry_run: DryRunRow, token: str) -> dict[str, Any]:
+    return {"url": url_for("certifier.QueuedDryRun", token=token), "status": dry_run.status.value,
+            "file_name": dry_run.file_name, "size_bytes": dry_run.size_bytes,
+            "received_at": dry_run.received_at, "started_at": dry_run.started_at,
+            "finished_at": dry_run.finished_at, "expires_at": dry_run.expires_at,
+            "verdict": dry_run.verdict}
+
+
+def _queue_dry_run(settings: Settings) -> Response:
+    db = session()
+    if dryruns.pending(db) >= settings.dry_runs_pending_max:
+        raise Busy("As many dry runs are queued as the service keeps; try again shortly, or "
+                   "file the deposit: filing checks the same and queues the work.")
+    db.rollback()  # SQLite: a transaction that read could not write after a job's commit
+    received = upload.receive(request, settings.storage_dir / DRY_RUNS,
+                              settings.max_upload_bytes, content_addressed=False)
+    try:
+        dry_run, token = dryruns.receive(db, settings, file_name=received.file_name,
+                                         size=received.size, path=received.path)
+        db.commit()
+    except BaseException:
+        received.path.unlink(missing_ok=True)
+        raise
+    jobs().submit_dry_run(dry_run.id)
+    body = schemas.QueuedDryRunSchema().dump(_queued(dry_run, token))
+    response = jsonify(body)
+    response.status_code = 202
+    response.headers.update({"Location": body["url"], "Preference-Applied": "respond-async",
+                             "Retry-After": "5"})
+    return response
+
+
+def _dry_run(settings: Settings) -> dict[str, Any]:
     with storing():
         scratch = Path(tempfile.mkdtemp(prefix="validate-", dir=_scratch_root(settings)))
     try:
         received = upload.receive(request, scratch, settings.max_upload_bytes)
-        options = settings.ingest_options()
-        return received, validate(
-            received.file_name, Source(received.path), max_bytes=options.max_bytes,
-            schema_version=options.schema_version,
-            subprocess_min_bytes=options.subprocess_min_bytes, listed=DRY_RUN_LISTED)
+        return dryruns.check(settings, received.file_name, received.path)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

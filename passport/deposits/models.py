@@ -135,3 +135,43 @@ class DepositStat(Base):
         sa.Index(None, "certifier_bcr", "month"),
         sa.Index(None, "emitter_bcr", "month"),
     )
+
+
+class DryRunStatus(enum.Enum):
+    """Life cycle of a queued dry run: ``EN_ATTENTE → EN_COURS → TERMINE | ECHEC``."""
+
+    EN_ATTENTE = "EN_ATTENTE"
+    EN_COURS = "EN_COURS"
+    TERMINE = "TERMINE"
+    #: No verdict after ``PASSPORT_JOB_MAX_ATTEMPTS`` attempts (each killed its worker).
+    ECHEC = "ECHEC"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (DryRunStatus.TERMINE, DryRunStatus.ECHEC)
+
+
+class DryRun(Base):
+    """A dry run queued by an anonymous client (``Prefer: respond-async``): the uploaded
+    file until it is checked, then its verdict until ``expires_at``.  Reached only through
+    its token, of which only the SHA-256 is kept."""
+
+    __tablename__ = "dry_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    file_name: Mapped[str] = mapped_column(sa.String(255))
+    size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    #: The uploaded file, removed once checked.
+    storage_path: Mapped[str | None] = mapped_column(sa.String(1024))
+    status: Mapped[DryRunStatus] = mapped_column(
+        enum_column(DryRunStatus), default=DryRunStatus.EN_ATTENTE, index=True)
+    #: The verdict (the synchronous answer's body) once ``TERMINE``.
+    verdict: Mapped[dict[str, Any] | None] = mapped_column(json_column())
+    attempts: Mapped[int] = mapped_column(default=0)
+    worker: Mapped[str | None] = mapped_column(sa.String(100))
+    lease_expires_at: Mapped[dt.datetime | None]
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from passport.deposits.models import DepositStatus
+from passport.deposits.models import DepositStatus, DryRunStatus
 from passport.records.models import ReportReason, ReportStatus
 
 STATUSES = [s.value for s in DepositStatus]
@@ -171,3 +171,24 @@ class DryRunSchema(Schema):
     truncated = fields.Boolean(required=True)
     not_checked = fields.List(fields.String(), required=True, metadata={
         "description": "What only filing can check (NIRisation, duplicates, registry)"})
+
+
+class QueuedDryRunSchema(Schema):
+    """A queued dry run (``Prefer: respond-async``): where it stands, then its verdict."""
+
+    url = fields.String(required=True, metadata={
+        "description": "Where to poll (the Location of the 202); its token is the only key"})
+    status = fields.String(required=True, validate=validate.OneOf(
+        [s.value for s in DryRunStatus]), metadata={
+        "description": "EN_ATTENTE, EN_COURS, then TERMINE (with the verdict) or ECHEC "
+                       "(the check was interrupted again and again: file the deposit, or "
+                       "contact support)"})
+    file_name = fields.String(required=True)
+    size_bytes = fields.Integer(required=True)
+    received_at = fields.DateTime(required=True)
+    started_at = fields.DateTime(allow_none=True)
+    finished_at = fields.DateTime(allow_none=True)
+    expires_at = fields.DateTime(required=True, metadata={
+        "description": "After this, the verdict is gone (404)"})
+    verdict = fields.Nested(DryRunSchema, allow_none=True, metadata={
+        "description": "Once TERMINE: the synchronous answer's body"})

@@ -36,7 +36,13 @@ from ingestion.report import Report
 from ingestion.validate import positioned
 from passport.db import analyze_grown, unit_of_work, utcnow
 from passport.deposits import storage
-from passport.deposits.models import Deposit, DepositReport, DepositStat, DepositStatus
+from passport.deposits.models import (
+    Deposit,
+    DepositReport,
+    DepositStat,
+    DepositStatus,
+    DryRun,
+)
 from passport.holders.models import Holder
 from passport.holders.service import discard_unused
 from passport.nir import NirVault
@@ -67,8 +73,9 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def is_abandoned(deposit: Deposit, now: dt.datetime) -> bool:
-    """True when nobody is processing a deposit marked EN_COURS any more. On this host the
+def is_abandoned(deposit: Deposit | DryRun, now: dt.datetime) -> bool:
+    """True when nobody is processing a deposit (or a queued dry run) marked EN_COURS any
+    more. On this host the
     claiming process is checked directly (alive: still processing, however long; gone:
     abandoned); a claim from another host holds until its lease runs out (the claimant
     renews it while it works)."""

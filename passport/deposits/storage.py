@@ -17,6 +17,9 @@ from passport.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
+#: Where queued dry runs' uploads wait for their job (under ``PASSPORT_STORAGE_DIR``).
+DRY_RUNS = "dry-runs"
+
 
 class StorageUnavailable(Unavailable):
     """The storage volume failed (full, gone): 503, the client sends the file again later."""
@@ -60,6 +63,13 @@ def leftover_temporaries(storage_dir: Path, before: dt.datetime) -> list[Path]:
              *(storage_dir / "flux").glob("*/.removing-*"),
              *(storage_dir / "scratch").glob("validate-*")]
     return [p for p in found if p.lstat().st_mtime < before.timestamp()]
+
+
+def leftover_dry_runs(storage_dir: Path, before: dt.datetime) -> list[Path]:
+    """Queued dry runs' uploads untouched since ``before`` (their verdicts' keep time: a
+    file outlives its job only when the job never ran before the row expired)."""
+    return [p for p in (storage_dir / DRY_RUNS).glob("*.xml")
+            if p.lstat().st_mtime < before.timestamp()]
 
 
 def remove_temporary(path: Path) -> None:

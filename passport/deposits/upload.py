@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import secrets
 import tempfile
 import zlib
 from collections.abc import Iterator
@@ -112,8 +113,10 @@ def _limited(chunks: Iterator[bytes], limit: int) -> Iterator[bytes]:
         yield chunk
 
 
-def receive(request: Request, directory: Path, limit: int) -> Upload:
-    """Stream the request's flux into ``directory`` (content-addressed: ``<sha256>.xml``).
+def receive(request: Request, directory: Path, limit: int, *,
+            content_addressed: bool = True) -> Upload:
+    """Stream the request's flux into ``directory``: content-addressed (``<sha256>.xml``),
+    or a file of its own (``<random>.xml``) for an upload that must not share its copy.
     Storage failing (disk full, volume gone) is `StorageUnavailable`, nothing left behind."""
     chunks, name = _body(request, limit)
     encoding = (request.headers.get("Content-Encoding") or "identity").lower()
@@ -139,7 +142,8 @@ def receive(request: Request, directory: Path, limit: int) -> Upload:
         if size == 0:
             raise InvalidInput("The file is empty.")
         sha256 = digest.hexdigest()
-        target = directory / sha256[:2] / f"{sha256}.xml"
+        target = (directory / sha256[:2] / f"{sha256}.xml" if content_addressed
+                  else directory / f"{secrets.token_hex(16)}.xml")
         with storing():
             target.parent.mkdir(exist_ok=True)
             os.replace(temp, target)

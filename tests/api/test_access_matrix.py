@@ -214,6 +214,7 @@ OBJECT_CASES: dict[tuple[str, str], Case] = {
 CAPABILITY_ROUTES = {
     ("/api/v1/shares/<string:token>", "GET"): "tests/api/test_sharing.py",
     ("/api/v1/verify/<string:code>", "GET"): "tests/api/test_sharing.py",
+    ("/api/v1/flux/validate/<string:token>", "GET"): "tests/api/test_dry_runs.py",
 }
 #: Advisor routes: the object is a holder's data behind a consent reference.
 ADVISOR_CASES = {("/api/v1/advisor/holders/<string:reference>/passport", "GET"),

@@ -556,16 +556,16 @@ def test_dry_run_gives_the_verdict_and_stores_nothing(client: FlaskClient,
 def test_dry_run_lists_the_first_flagged_passages_and_counts_them_all(
         client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
     # Counted as they go by: a 200,000-passage file held every verdict (125 MB), now 30 MB.
-    from passport.deposits import api
+    from passport.deposits import dryruns
 
-    monkeypatch.setattr(api, "DRY_RUN_LISTED", 2)
+    monkeypatch.setattr(dryruns, "LISTED", 2)
     data = document([passage(f"P-{i}", dateFinExamen="2020-01-01") if i % 2 else
                      passage(f"P-{i}") for i in range(7)])
     verdict = client.post(VALIDATE, data=data, headers=XML).json
     assert (verdict["passages_total"], verdict["passages_ok"], verdict["passages_ko"]) == (7, 4, 3)
     assert [p["id_technique"] for p in verdict["passages"]] == ["P-1", "P-3"]
     assert verdict["truncated"] is True
-    monkeypatch.setattr(api, "DRY_RUN_LISTED", 3)
+    monkeypatch.setattr(dryruns, "LISTED", 3)
     verdict = client.post(VALIDATE, data=data, headers=XML).json
     assert [p["id_technique"] for p in verdict["passages"]] == ["P-1", "P-3", "P-5"]
     assert verdict["truncated"] is False

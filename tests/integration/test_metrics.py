@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from passport.config import ConfigurationError, Settings
 from passport.db import unit_of_work, utcnow
-from passport.deposits.models import Deposit, DepositStatus
+from passport.deposits.models import Deposit, DepositStatus, DryRun, DryRunStatus
 from tests.integration.test_serve import wait_for_health
 from tests.privacy import SESSION
 from tests.workers import PASSPORT, free_port, redis_server
@@ -137,6 +137,28 @@ def test_deposit_figures_come_from_the_database(build: Any, database_url: str, t
     assert value(text, "passport_passages_received_total", outcome="ok") == 47
     assert value(text, "passport_passages_received_total", outcome="ko") == 3
     SESSION.scan("metrics", "GET /metrics", text)
+
+
+def test_queued_dry_runs_are_counted(build: Any, database_url: str, tmp_path: Path,
+                                     committed: sessionmaker[Session]) -> None:
+    now = utcnow()
+
+    def dry_run(n: int, status: DryRunStatus, received_ago: int) -> DryRun:
+        return DryRun(token_sha256=f"{n:064x}", file_name="f.xml", size_bytes=1, status=status,
+                      received_at=now - dt.timedelta(seconds=received_ago),
+                      expires_at=now + dt.timedelta(hours=1))
+
+    client = build(environment(database_url, tmp_path)).test_client()
+    text = client.get("/metrics", headers=SCRAPE).get_data(as_text=True)
+    assert value(text, "passport_dry_run_oldest_pending_seconds") == 0
+    with unit_of_work(committed) as db:
+        db.add_all([dry_run(1, DryRunStatus.EN_ATTENTE, 40), dry_run(2, DryRunStatus.EN_COURS, 200),
+                    dry_run(3, DryRunStatus.TERMINE, 900), dry_run(4, DryRunStatus.TERMINE, 5)])
+    text = client.get("/metrics", headers=SCRAPE).get_data(as_text=True)
+    assert {s.value: value(text, "passport_dry_runs", status=s.value) for s in DryRunStatus} == {
+        "EN_ATTENTE": 1, "EN_COURS": 1, "TERMINE": 2, "ECHEC": 0}
+    pending = value(text, "passport_dry_run_oldest_pending_seconds")
+    assert pending is not None and 200 <= pending < 260
 
 
 def test_a_database_down_is_a_figure_not_a_failed_scrape(build: Any, tmp_path: Path) -> None:

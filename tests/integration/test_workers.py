@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from passport.config import Settings
 from passport.db import unit_of_work
-from passport.deposits.models import Deposit, DepositStatus, FluxReceipt
+from passport.deposits.models import Deposit, DepositStatus, DryRun, FluxReceipt
 from passport.records.models import Passage, PassageKey
 from tests.api.fixtures import CERTIFIER
 from tests.flux import document, passage, titulaire
@@ -126,6 +126,29 @@ def test_deposit_to_report_on_a_celery_worker(web: tuple[FlaskClient, str],
                         headers={**bearer(token), "Accept": "application/xml"})
     assert report.status_code == 200 and b"<nomFichier>" in report.data
     assert "passport.process_deposit" in worker.output()
+
+
+def test_a_queued_dry_run_on_a_celery_worker(web: tuple[FlaskClient, str],
+                                            committed: sessionmaker[Session],
+                                            workers: list[Worker], env: dict[str, str],
+                                            tmp_path: Path) -> None:
+    worker = start(workers, env, tmp_path)
+    client, _token = web
+    data = document([passage("V-1"), passage("V-2", dateFinExamen="2020-01-01")])
+    queued = client.post("/api/v1/flux/validate", data=data, headers={
+        "Content-Type": "application/xml", "Prefer": "respond-async"})
+    assert queued.status_code == 202, queued.get_data(as_text=True)
+    url = queued.headers["Location"]
+    wait_until(lambda: client.get(url).json["status"] == "TERMINE", 60, "the dry run", workers)
+    verdict = client.get(url).json["verdict"]
+    assert (verdict["passages_total"], verdict["passages_ko"]) == (2, 1)
+    assert [p["id_technique"] for p in verdict["passages"]] == ["V-2"]
+    with unit_of_work(committed) as db:
+        [row] = db.scalars(sa.select(DryRun))
+        assert row.worker and not row.worker.endswith(f":{os.getpid()}")  # not us
+        assert row.storage_path is None
+    assert "passport.validate_upload" in worker.output()
+    assert count(committed, Deposit) == 0
 
 
 def test_two_workers_never_process_a_deposit_twice(web: tuple[FlaskClient, str],
