@@ -44,7 +44,9 @@ THIRD_PARTY_READS = [
 NOT_READS = {("POST", "/api/v1/advisor/consent-requests"): "turns a code into a request",
              ("GET", "/api/v1/advisor/consent-requests"):
                  "the advisor's own requests and their outcome: no passport, no identity",
-             ("POST", "/api/v1/flux/validate"): "checks the caller's own file, stores nothing"}
+             ("POST", "/api/v1/flux/validate"): "checks the caller's own file, stores nothing",
+             ("GET", "/api/v1/flux/validate/<string:token>"):
+                 "the verdict on the caller's own file, queued: no passport, no identity"}
 
 
 def third_party_routes(app: Flask) -> set[tuple[str, str]]:
