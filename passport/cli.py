@@ -611,18 +611,26 @@ def referentials_status(cli: CliContext) -> None:
               help="Jobs at once (default: the number of cores; PASSPORT_WORKER_THREADS "
                    "without a broker).")
 @click.option("--loglevel", default="INFO", show_default=True)
+@click.option("--queues", default="deposits,dry-runs", show_default=True,
+              help="With a broker: the queues to take jobs from, comma-separated (`deposits`, "
+                   "`dry-runs`). Production runs dry runs on workers of their own.")
 @pass_cli
-def worker(cli: CliContext, concurrency: int | None, loglevel: str) -> None:
-    """Process deposits: a Celery worker when PASSPORT_CELERY_BROKER_URL is set; without a
-    broker, a pool in this process that picks up deposits waiting in the database."""
+def worker(cli: CliContext, concurrency: int | None, loglevel: str, queues: str) -> None:
+    """Process deposits and queued dry runs: a Celery worker when PASSPORT_CELERY_BROKER_URL
+    is set; without a broker, a pool in this process that picks up what waits in the
+    database."""
     settings = cli.settings
     if settings.celery_broker_url:
         import socket
 
-        from passport.worker import QUEUE, make_celery
+        from passport.worker import QUEUES, make_celery
 
-        argv = ["worker", f"--loglevel={loglevel}", "-Q", QUEUE, "--without-gossip",
-                "--without-mingle", "-n", f"passport.{os.getpid()}@{socket.gethostname()}"]
+        names = [q.strip() for q in queues.split(",") if q.strip()]
+        if not names or set(names) - set(QUEUES):
+            raise click.BadParameter(f"choose among {', '.join(QUEUES)}", param_hint="--queues")
+        argv = ["worker", f"--loglevel={loglevel}", "-Q", ",".join(QUEUES[q] for q in names),
+                "--without-gossip", "--without-mingle",
+                "-n", f"passport.{os.getpid()}@{socket.gethostname()}"]
         if concurrency:
             argv.append(f"--concurrency={concurrency}")
         make_celery(settings).worker_main(argv)

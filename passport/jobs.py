@@ -156,35 +156,39 @@ class Sweeper:
 
 class InProcessQueue:
     """A bounded pool of threads in this process (each file is still read by a child
-    process, so the pool's threads mostly wait on it and on the database)."""
+    process, so the pool's threads mostly wait on it and on the database), and one thread
+    of its own for queued dry runs, which anyone may send: they never hold up a deposit."""
 
     def __init__(self, ctx: JobContext) -> None:
         self.ctx = ctx
         self.pool = ThreadPoolExecutor(max_workers=ctx.settings.worker_threads,
                                        thread_name_prefix="deposit-job")
+        self.dry_runs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dry-run-job")
         self.sweeper = Sweeper(ctx.sessions, self, ctx.settings.recover_every_seconds)
         self._started = False
         self._lock = threading.Lock()
 
     def submit(self, deposit_id: int) -> None:
-        self._run(run_deposit, deposit_id)
+        self._run(self.pool, run_deposit, deposit_id)
 
     def submit_dry_run(self, dry_run_id: int) -> None:
         from passport.deposits import dryruns
 
-        self._run(dryruns.run, dry_run_id)
+        self._run(self.dry_runs, dryruns.run, dry_run_id)
 
-    def _run(self, job: Callable[[JobContext, int], Any], key: int) -> None:
+    def _run(self, pool: ThreadPoolExecutor, job: Callable[[JobContext, int], Any],
+             key: int) -> None:
         with self._lock:
             if not self._started:
                 self._started = True
                 self.sweeper.start()
-        future = self.pool.submit(job, self.ctx, key)
+        future = pool.submit(job, self.ctx, key)
         future.add_done_callback(_log_failure)
 
     def shutdown(self) -> None:
         self.sweeper.stop()
         self.pool.shutdown(wait=True)
+        self.dry_runs.shutdown(wait=True)
 
 
 def _log_failure(future: Future[Any]) -> None:

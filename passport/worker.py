@@ -19,6 +19,11 @@ from passport.config import Settings
 
 log = logging.getLogger(__name__)
 QUEUE = "passport"
+#: Queued dry runs have their own queue: anyone may queue one, and they must not hold up
+#: the certifiers' deposits (`passport worker --queues`).
+DRY_RUN_QUEUE = "passport-dry-runs"
+#: ``passport worker --queues`` names.
+QUEUES = {"deposits": QUEUE, "dry-runs": DRY_RUN_QUEUE}
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -26,6 +31,7 @@ def make_celery(settings: Settings) -> Celery:
     app = Celery("passport", broker=settings.celery_broker_url, set_as_current=False)
     app.conf.update(
         task_default_queue=QUEUE,
+        task_routes={"passport.validate_upload": {"queue": DRY_RUN_QUEUE}},
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_ignore_result=True,

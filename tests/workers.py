@@ -59,11 +59,13 @@ def redis_server(tmp: Path) -> Iterator[str]:
 class Worker:
     """One ``passport worker`` (a Celery worker and its pool) in its own process group."""
 
-    def __init__(self, env: dict[str, str], log: Path, concurrency: int = 1) -> None:
+    def __init__(self, env: dict[str, str], log: Path, concurrency: int = 1,
+                 queues: str | None = None) -> None:
         self.log = log
         self.handle = log.open("wb")
         self.process = subprocess.Popen(
-            [PASSPORT, "worker", "--concurrency", str(concurrency), "--loglevel", "INFO"],
+            [PASSPORT, "worker", "--concurrency", str(concurrency), "--loglevel", "INFO",
+             *(["--queues", queues] if queues else [])],
             env=env, stdout=self.handle, stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_ready(self, timeout: float = 60) -> Worker:

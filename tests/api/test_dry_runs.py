@@ -198,6 +198,56 @@ def test_what_a_dead_process_left_is_checked_by_the_sweep(
         assert db.get(DryRun, fresh).status is DryRunStatus.EN_ATTENTE  # type: ignore[union-attr]
 
 
+def test_dry_runs_never_hold_up_a_deposit(
+        queue: InProcessQueue, auth_settings: Settings, committed: sessionmaker[Session],
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Anyone may queue dry runs: in the in-process pool they have a thread of their own,
+    so a deposit filed behind them runs at once (two slow dry runs used to take both of the
+    pool's threads)."""
+    import threading
+
+    from passport.deposits.models import DepositStatus
+    from tests.api.fixtures import CERTIFIER
+
+    release = threading.Event()
+    real = dryruns.check
+
+    def slow(*args: Any) -> dict[str, Any]:
+        assert release.wait(60)
+        return real(*args)
+
+    monkeypatch.setattr(dryruns, "check", slow)
+    waiting = [left_behind(committed, auth_settings, MIXED) for _ in range(2)]
+    for dry_run_id in waiting:
+        queue.submit_dry_run(dry_run_id)
+    flux = tmp_path / "deposit.xml"
+    flux.write_bytes(document([passage("D-1")], id_flux="behind-dry-runs"))
+    with unit_of_work(committed) as db:
+        deposit = Deposit(file_name="deposit.xml", sha256="4" * 64, size_bytes=1, source="api",
+                          submitted_by=CERTIFIER, storage_path=str(flux))
+        db.add(deposit)
+        db.flush()
+        deposit_id = deposit.id
+    queue.submit(deposit_id)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with unit_of_work(committed) as db:
+                status = db.get(Deposit, deposit_id).status  # type: ignore[union-attr]
+            if status.is_final:
+                break
+            assert time.monotonic() < deadline, "the deposit waited behind the dry runs"
+            time.sleep(0.05)
+        # Processed (its holder is unknown here: KO), not rejected.
+        assert status is DepositStatus.TRAITE_AVEC_ERREURS
+        with unit_of_work(committed) as db:
+            assert {db.get(DryRun, i).status  # type: ignore[union-attr]
+                    for i in waiting} <= set(dryruns.PENDING)
+    finally:
+        release.set()
+    assert {final(committed, i).status for i in waiting} == {DryRunStatus.TERMINE}
+
+
 def test_a_dry_run_interrupted_again_and_again_fails(
         auth_settings: Settings, committed: sessionmaker[Session]) -> None:
     ctx = JobContext(auth_settings, committed, NirVault(auth_settings))

@@ -75,8 +75,9 @@ def workers(env: dict[str, str], tmp_path: Path) -> Iterator[list[Worker]]:
         worker.stop()
 
 
-def start(workers: list[Worker], env: dict[str, str], tmp_path: Path, **extra: str) -> Worker:
-    worker = Worker({**env, **extra}, tmp_path / f"worker-{len(workers)}.log")
+def start(workers: list[Worker], env: dict[str, str], tmp_path: Path, queues: str | None = None,
+          **extra: str) -> Worker:
+    worker = Worker({**env, **extra}, tmp_path / f"worker-{len(workers)}.log", queues=queues)
     workers.append(worker)
     return worker.wait_ready()
 
@@ -125,7 +126,7 @@ def test_deposit_to_report_on_a_celery_worker(web: tuple[FlaskClient, str],
     report = client.get(f"{DEPOSITS}/{deposit_id}/report",
                         headers={**bearer(token), "Accept": "application/xml"})
     assert report.status_code == 200 and b"<nomFichier>" in report.data
-    assert "passport.process_deposit" in worker.output()
+    assert "passport.process_deposit[" in worker.output()  # a task line, not the banner
 
 
 def test_a_queued_dry_run_on_a_celery_worker(web: tuple[FlaskClient, str],
@@ -147,8 +148,41 @@ def test_a_queued_dry_run_on_a_celery_worker(web: tuple[FlaskClient, str],
         [row] = db.scalars(sa.select(DryRun))
         assert row.worker and not row.worker.endswith(f":{os.getpid()}")  # not us
         assert row.storage_path is None
-    assert "passport.validate_upload" in worker.output()
+    assert "passport.validate_upload[" in worker.output()
     assert count(committed, Deposit) == 0
+
+
+def test_dry_runs_have_a_queue_of_their_own(web: tuple[FlaskClient, str],
+                                            committed: sessionmaker[Session],
+                                            workers: list[Worker], env: dict[str, str],
+                                            tmp_path: Path) -> None:
+    """Anyone may queue a dry run: a deposit worker (``--queues deposits``) never takes one,
+    so they cannot hold up the certifiers' files; a dry-run worker does."""
+    deposits_only = start(workers, env, tmp_path, queues="deposits")
+    client, _token = web
+    queued = client.post("/api/v1/flux/validate", data=document([passage("Q-1")]), headers={
+        "Content-Type": "application/xml", "Prefer": "respond-async"})
+    assert queued.status_code == 202
+    url = queued.headers["Location"]
+    upload(web, document([passage("D-1")], id_flux="after-the-dry-run"))
+    wait_until(lambda: all_final(committed, 1), 60, "the deposit", workers)
+    assert client.get(url).json["status"] == "EN_ATTENTE"
+    dry_runs = start(workers, env, tmp_path, queues="dry-runs")
+    wait_until(lambda: client.get(url).json["status"] == "TERMINE", 60, "the dry run", workers)
+    assert "passport.validate_upload[" in dry_runs.output()
+    assert "passport.validate_upload[" not in deposits_only.output()
+    assert "passport.process_deposit[" not in dry_runs.output()
+
+
+def test_a_worker_refuses_unknown_queues(env: dict[str, str]) -> None:
+    import subprocess
+
+    from tests.workers import PASSPORT
+
+    done = subprocess.run([PASSPORT, "worker", "--queues", "deposits,everything"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "--queues" in done.stderr and "deposits, dry-runs" in done.stderr
 
 
 def test_two_workers_never_process_a_deposit_twice(web: tuple[FlaskClient, str],
