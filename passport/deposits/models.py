@@ -143,7 +143,8 @@ class DryRunStatus(enum.Enum):
     EN_ATTENTE = "EN_ATTENTE"
     EN_COURS = "EN_COURS"
     TERMINE = "TERMINE"
-    #: No verdict after ``PASSPORT_JOB_MAX_ATTEMPTS`` attempts (each killed its worker).
+    #: No verdict: interrupted ``PASSPORT_JOB_MAX_ATTEMPTS`` times (a file that kills its
+    #: worker), or its upload was lost.
     ECHEC = "ECHEC"
 
     @property
