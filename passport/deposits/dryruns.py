@@ -28,7 +28,7 @@ from ingestion.validate import ValidationResult, validate
 from passport.config import Settings
 from passport.db import unit_of_work, utcnow
 from passport.deposits.models import DryRun, DryRunStatus
-from passport.deposits.service import is_abandoned, worker_id
+from passport.deposits.service import is_abandoned, stake
 
 if TYPE_CHECKING:
     from passport.cleanup import Leftovers
@@ -117,10 +117,7 @@ def run(ctx: JobContext, dry_run_id: int) -> DryRunStatus | None:
                 Path(stored).unlink(missing_ok=True)
             return DryRunStatus.ECHEC
         dry_run.status = DryRunStatus.EN_COURS
-        dry_run.worker = worker_id()
-        dry_run.attempts += 1
-        dry_run.started_at = now
-        dry_run.lease_expires_at = now + dt.timedelta(seconds=settings.job_lease_seconds)
+        stake(dry_run, now, dt.timedelta(seconds=settings.job_lease_seconds))
         name = dry_run.file_name
     try:
         found = check(settings, name, Path(stored))
@@ -161,8 +158,8 @@ def recover(sessions: sessionmaker[Session]) -> list[int]:
 
 
 def leftovers(now: dt.datetime) -> list[Leftovers]:
-    """Expired dry runs (`passport cleanup`); a waiting one's file goes with the storage's
-    temporaries (`passport.deposits.storage.leftover_temporaries`)."""
+    """Expired dry runs (`passport cleanup`); the upload of one no job checked goes with
+    the storage's leftovers (`passport.deposits.storage.leftover_dry_runs`)."""
     from passport.cleanup import Leftovers
 
     return [Leftovers("expired dry runs", DryRun.id, DryRun.expires_at < now)]

@@ -73,13 +73,12 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def is_abandoned(deposit: Deposit | DryRun, now: dt.datetime) -> bool:
+def is_abandoned(claimed: Deposit | DryRun, now: dt.datetime) -> bool:
     """True when nobody is processing a deposit (or a queued dry run) marked EN_COURS any
-    more. On this host the
-    claiming process is checked directly (alive: still processing, however long; gone:
-    abandoned); a claim from another host holds until its lease runs out (the claimant
-    renews it while it works)."""
-    host, _, pid = (deposit.worker or "").rpartition(":")
+    more. On this host the claiming process is checked directly (alive: still processing,
+    however long; gone: abandoned); a claim from another host holds until its lease runs
+    out (the claimant renews it while it works)."""
+    host, _, pid = (claimed.worker or "").rpartition(":")
     if host == socket.gethostname() and pid.isdigit():
         try:
             os.kill(int(pid), 0)
@@ -88,7 +87,16 @@ def is_abandoned(deposit: Deposit | DryRun, now: dt.datetime) -> bool:
         except PermissionError:
             return False
         return False
-    return deposit.lease_expires_at is None or deposit.lease_expires_at < now
+    return claimed.lease_expires_at is None or claimed.lease_expires_at < now
+
+
+def stake(claimed: Deposit | DryRun, now: dt.datetime, lease: dt.timedelta) -> None:
+    """Record this process's claim (the caller sets the status ``EN_COURS``): who, since
+    when, until when unless renewed, one more attempt."""
+    claimed.worker = worker_id()
+    claimed.started_at = now
+    claimed.attempts += 1
+    claimed.lease_expires_at = now + lease
 
 
 def receive(
@@ -150,10 +158,7 @@ def claim(session: Session, deposit_id: int, lease: dt.timedelta = DEFAULT_LEASE
     if deposit.status == DepositStatus.EN_COURS and not is_abandoned(deposit, now):
         return None
     deposit.status = DepositStatus.EN_COURS
-    deposit.worker = worker_id()
-    deposit.started_at = now
-    deposit.attempts += 1
-    deposit.lease_expires_at = now + lease
+    stake(deposit, now, lease)
     return deposit
 
 

@@ -10,7 +10,7 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from passport.errors import Unavailable
@@ -62,14 +62,17 @@ def leftover_temporaries(storage_dir: Path, before: dt.datetime) -> list[Path]:
     found = [*(storage_dir / "flux").glob(".upload-*.part"),
              *(storage_dir / "flux").glob("*/.removing-*"),
              *(storage_dir / "scratch").glob("validate-*")]
-    return [p for p in found if p.lstat().st_mtime < before.timestamp()]
+    return _untouched_since(found, before)
 
 
 def leftover_dry_runs(storage_dir: Path, before: dt.datetime) -> list[Path]:
     """Queued dry runs' uploads untouched since ``before`` (their verdicts' keep time: a
     file outlives its job only when the job never ran before the row expired)."""
-    return [p for p in (storage_dir / DRY_RUNS).glob("*.xml")
-            if p.lstat().st_mtime < before.timestamp()]
+    return _untouched_since((storage_dir / DRY_RUNS).glob("*.xml"), before)
+
+
+def _untouched_since(paths: Iterable[Path], before: dt.datetime) -> list[Path]:
+    return [p for p in paths if p.lstat().st_mtime < before.timestamp()]
 
 
 def remove_temporary(path: Path) -> None:
