@@ -26,7 +26,7 @@ from tests.oauth import bearer, mint
 
 EXPORT_SCHEMA = json.loads(
     (Path(__file__).resolve().parents[2] / "docs" / "export.schema.json").read_text())
-TODAY = dt.datetime.now(dt.UTC).date()
+
 
 def get(client: FlaskClient, token: str, path: str, **params: Any) -> Any:
     response = client.get(path, headers=bearer(token), query_string=params)
@@ -232,12 +232,18 @@ def test_journal_lists_my_actions_newest_first(client: FlaskClient,
     assert (past["items"], past["total"]) == ([], 2)
     only = get(client, holder["token"], "/api/v1/me/journal", kind="declaration.created")
     assert only["total"] == 1
+    # The days come from the entries, not the clock: a run crossing midnight (UTC) stays right.
+    newest, oldest = (dt.datetime.fromisoformat(e["occurred_at"]).astimezone(dt.UTC).date()
+                      for e in journal["items"])
     future = get(client, holder["token"], "/api/v1/me/journal",
-                 since=(TODAY + dt.timedelta(days=1)).isoformat())
+                 since=(newest + dt.timedelta(days=1)).isoformat())
     assert future["total"] == 0
-    today = get(client, holder["token"], "/api/v1/me/journal", since=TODAY.isoformat(),
-                until=TODAY.isoformat())
+    today = get(client, holder["token"], "/api/v1/me/journal", since=oldest.isoformat(),
+                until=newest.isoformat())
     assert today["total"] == 2
+    before = get(client, holder["token"], "/api/v1/me/journal",
+                 until=(oldest - dt.timedelta(days=1)).isoformat())
+    assert before["total"] == 0
     assert get(client, holder["token"], "/api/v1/me/journal", third_party="true")["total"] == 0
     assert get(client, holder["other"], "/api/v1/me/journal")["total"] == 0
 
