@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import os
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -118,3 +121,33 @@ def undeletable_received_file(factory: sessionmaker[Session], tmp: Path) -> Path
         db.add(Deposit(file_name="f.xml", sha256="ab12", size_bytes=1, storage_path=str(odd),
                        status=DepositStatus.TRAITE, received_at=old, finished_at=old))
     return odd
+
+
+def assert_lease_renewed(factory: sessionmaker[Session], table: type[Any], row_id: int,
+                         run: Callable[[], object], gate: threading.Event,
+                         lease_seconds: float) -> None:
+    """Run a job in a thread, its work held on ``gate``; once the job has claimed its row
+    and twice its lease has gone by, the lease must have been renewed — except on SQLite,
+    where nothing renews it (one host: the claimant's process decides). The work then ends."""
+    job = threading.Thread(target=run, daemon=True)
+    job.start()
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with unit_of_work(factory) as db:
+                row = db.get(table, row_id)
+                if row is not None and row.worker is not None:
+                    break
+            assert time.monotonic() < deadline, "the job never claimed its row"
+            time.sleep(0.02)
+        time.sleep(2 * lease_seconds)
+        with unit_of_work(factory) as db:
+            lease, now = db.get(table, row_id).lease_expires_at, utcnow()
+        assert lease is not None
+        if factory.kw["bind"].dialect.name == "sqlite":
+            assert lease < now
+        else:
+            assert lease > now, "the lease ran out while the job worked"
+    finally:
+        gate.set()
+        job.join(60)

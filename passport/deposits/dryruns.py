@@ -1,12 +1,14 @@
 """Dry runs: the verdict on a file, nothing of it stored in the passports.
 
 Answered in the request (``POST /api/v1/flux/validate``), or queued when the client asks
-for it (``Prefer: respond-async``): the upload then waits in storage for a job (the
-deposits' queue: Celery workers or the in-process pool), which writes the verdict on its
-`DryRun` row and removes the file; the client polls its row through a token of which only
-the SHA-256 is kept, until the verdict expires (``PASSPORT_DRY_RUN_KEEP_HOURS``).  A job
-killed mid-file leaves its row ``EN_COURS``; the sweepers queue it again once its claim
-is dead (`recover`), and give up after ``PASSPORT_JOB_MAX_ATTEMPTS`` (``ECHEC``).
+for it (``Prefer: respond-async``): the upload then waits in storage for a job (a Celery
+queue of its own, or a thread of its own in the in-process pool), which writes the verdict
+on its `DryRun` row and removes the file; the client polls its row through a token of which
+only the SHA-256 is kept, until the verdict expires (``PASSPORT_DRY_RUN_KEEP_HOURS``).  A
+job killed mid-file leaves its row ``EN_COURS``; the sweepers queue it again once its claim
+is dead (`recover`: its process gone, or, claimed on another host, its lease — renewed
+while the check runs — run out), and give up after ``PASSPORT_JOB_MAX_ATTEMPTS``
+(``ECHEC``).
 
 Imported by workers: no Flask here.
 """
@@ -28,7 +30,7 @@ from ingestion.validate import ValidationResult, validate
 from passport.config import Settings
 from passport.db import unit_of_work, utcnow
 from passport.deposits.models import DryRun, DryRunStatus
-from passport.deposits.service import is_abandoned, stake
+from passport.deposits.service import Heartbeat, is_abandoned, stake
 
 if TYPE_CHECKING:
     from passport.cleanup import Leftovers
@@ -117,10 +119,12 @@ def run(ctx: JobContext, dry_run_id: int) -> DryRunStatus | None:
                 Path(stored).unlink(missing_ok=True)
             return DryRunStatus.ECHEC
         dry_run.status = DryRunStatus.EN_COURS
-        stake(dry_run, now, dt.timedelta(seconds=settings.job_lease_seconds))
+        lease = dt.timedelta(seconds=settings.job_lease_seconds)
+        stake(dry_run, now, lease)
         name = dry_run.file_name
     try:
-        found = check(settings, name, Path(stored))
+        with Heartbeat(ctx.sessions, DryRun, dry_run_id, lease):
+            found = check(settings, name, Path(stored))
     except Exception:
         log.exception("dry run %s: the check failed; released for another attempt", dry_run_id)
         with unit_of_work(ctx.sessions, immediate=True) as session:

@@ -42,6 +42,7 @@ from passport.deposits.models import (
     DepositStat,
     DepositStatus,
     DryRun,
+    DryRunStatus,
 )
 from passport.holders.models import Holder
 from passport.holders.service import discard_unused
@@ -162,19 +163,19 @@ def claim(session: Session, deposit_id: int, lease: dt.timedelta = DEFAULT_LEASE
     return deposit
 
 
-class _Heartbeat:
-    """Renews a claim's lease while its deposit is processed (a worker on another host
-    then knows it is alive). Best effort: on SQLite the load's own write transaction
-    holds the lock, and the same-host process check makes the lease moot anyway."""
+class Heartbeat:
+    """Renews a claim's lease while its deposit (or queued dry run) is processed: a worker
+    on another host then knows it is alive. Best effort, and not on SQLite: a load's own
+    write transaction holds the lock there, and on the one host SQLite serves, the process
+    check of `is_abandoned` makes the lease moot."""
 
-    def __init__(self, factory: sessionmaker[Session], deposit_id: int,
-                 lease: dt.timedelta) -> None:
-        self.factory, self.deposit_id, self.lease = factory, deposit_id, lease
+    def __init__(self, factory: sessionmaker[Session], table: type[Deposit] | type[DryRun],
+                 row_id: int, lease: dt.timedelta) -> None:
+        self.factory, self.table, self.row_id, self.lease = factory, table, row_id, lease
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lease-{deposit_id}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"lease-{row_id}", daemon=True)
 
-    def __enter__(self) -> _Heartbeat:
+    def __enter__(self) -> Heartbeat:
         if self.factory.kw["bind"].dialect.name != "sqlite":
             self._thread.start()
         return self
@@ -185,17 +186,17 @@ class _Heartbeat:
             self._thread.join(5)
 
     def _run(self) -> None:
-        me = worker_id()
+        me, table = worker_id(), self.table
+        running = DepositStatus.EN_COURS if table is Deposit else DryRunStatus.EN_COURS
         while not self._stop.wait(self.lease.total_seconds() / 3):
             try:
                 with unit_of_work(self.factory, immediate=True) as session:
-                    session.execute(sa.update(Deposit).where(
-                        Deposit.id == self.deposit_id, Deposit.worker == me,
-                        Deposit.status == DepositStatus.EN_COURS,
+                    session.execute(sa.update(table).where(
+                        table.id == self.row_id, table.worker == me, table.status == running,
                     ).values(lease_expires_at=utcnow() + self.lease))
             except sa.exc.SQLAlchemyError as exc:  # the next beat will try again
-                log.warning("deposit %s: lease renewal failed (%s)", self.deposit_id,
-                            type(exc).__name__)
+                log.warning("%s %s: lease renewal failed (%s)", table.__tablename__,
+                            self.row_id, type(exc).__name__)
 
 
 def _finish(deposit: Deposit, status: DepositStatus, report: Report, session: Session) -> None:
@@ -247,7 +248,7 @@ def process(
     # 36 per holder, 3 MB of a 100,000-passage load's memory).
     created: MutableSequence[int] = array("q")
     try:
-        with _Heartbeat(factory, deposit_id, lease), unit_of_work(factory, immediate=True) as session:
+        with Heartbeat(factory, Deposit, deposit_id, lease), unit_of_work(factory, immediate=True) as session:
             deposit = session.get(Deposit, deposit_id)
             assert deposit is not None
             result = ingest(session, deposit, source, vault, options, progress, created)

@@ -21,12 +21,15 @@ from lxml import etree
 from sqlalchemy.orm import Session, sessionmaker
 
 from passport.auth.clients import add_certifier_client
+from passport.config import Settings
 from passport.db import unit_of_work, utcnow
 from passport.deposits.models import Deposit
+from passport.nir import NirVault
 from tests.api.builders import at_once
 from tests.api.fixtures import CERTIFIER
 from tests.conftest import DATA
 from tests.flux import NIL, certification, document, passage, titulaire
+from tests.helpers import assert_lease_renewed
 from tests.oauth import bearer, mint
 
 DEPOSITS = "/api/v1/certifier/deposits"
@@ -653,3 +656,38 @@ def test_nil_mention_is_fine(client: FlaskClient) -> None:
     verdict = client.post(VALIDATE, data=document([passage("N", mentionValidee=NIL)]),
                           headers=XML).json
     assert verdict["schema_valid"] is True and verdict["passages_ko"] == 0
+
+
+def test_a_long_load_keeps_its_claim(settings: Settings, vault: NirVault, tmp_path: Path,
+                                     committed: sessionmaker[Session],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A load outlasting its lease renews it, so that a worker on another host does not
+    take the deposit over (on SQLite, one host: the claimant's process decides)."""
+    import threading
+
+    from ingestion.pipeline import Source
+    from passport.deposits import service
+
+    gate = threading.Event()
+    real = service.ingest
+
+    def held(*args: Any) -> Any:
+        assert gate.wait(60)
+        return real(*args)
+
+    monkeypatch.setattr(service, "ingest", held)
+    flux = tmp_path / "long.xml"
+    flux.write_bytes(document([passage("L-1")], id_flux="long-load"))
+    with unit_of_work(committed) as db:
+        deposit = Deposit(file_name="long.xml", sha256="5" * 64, size_bytes=1, source="api",
+                          submitted_by=CERTIFIER, storage_path=str(flux))
+        db.add(deposit)
+        db.flush()
+        deposit_id = deposit.id
+    assert_lease_renewed(
+        committed, Deposit, deposit_id,
+        lambda: service.process(committed, deposit_id, Source(flux), vault=vault,
+                                options=settings.ingest_options(),
+                                lease=dt.timedelta(seconds=1)), gate, 1)
+    with unit_of_work(committed) as db:
+        assert db.get(Deposit, deposit_id).status.is_final  # type: ignore[union-attr]

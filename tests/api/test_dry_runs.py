@@ -29,7 +29,7 @@ from passport.jobs import InProcessQueue, JobContext
 from passport.nir import NirVault
 from passport.records.models import Passage
 from tests.flux import document, passage, titulaire
-from tests.helpers import count
+from tests.helpers import assert_lease_renewed, count
 
 VALIDATE = "/api/v1/flux/validate"
 XML = {"Content-Type": "application/xml"}
@@ -332,3 +332,25 @@ def test_the_broker_down_loses_nothing_the_client_sent(
     failed = [r.getMessage() for r in caplog.records if "not queued" in r.getMessage()]
     assert [m.split(" ")[0] for m in failed] == ["passport.process_deposit",
                                                  "passport.validate_upload"]
+
+
+def test_a_long_check_keeps_its_claim(auth_settings: Settings, committed: sessionmaker[Session],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A check outlasting its lease renews it, so that a worker on another host does not
+    take the dry run over (on SQLite, one host: the claimant's process decides)."""
+    import threading
+
+    settings = dataclasses.replace(auth_settings, job_lease_seconds=1)
+    ctx = JobContext(settings, committed, NirVault(settings))
+    gate = threading.Event()
+    real = dryruns.check
+
+    def held(*args: Any) -> dict[str, Any]:
+        assert gate.wait(60)
+        return real(*args)
+
+    monkeypatch.setattr(dryruns, "check", held)
+    dry_run_id = left_behind(committed, settings, MIXED)
+    assert_lease_renewed(committed, DryRun, dry_run_id, lambda: dryruns.run(ctx, dry_run_id),
+                         gate, 1)
+    assert final(committed, dry_run_id).status is DryRunStatus.TERMINE
