@@ -197,26 +197,28 @@ class StoreCollector(Collector):
         yield referentials
 
     def _queue(self, url: str) -> Iterator[Metric]:
-        from passport.worker import QUEUE
+        from passport.worker import QUEUES
 
         if not url.startswith(("redis://", "rediss://")):
             return  # another broker: its own exporter tells its queues
         import redis
 
         up = GaugeMetricFamily("passport_broker_up", "1 when the Celery broker answered.")
-        waiting = GaugeMetricFamily("passport_queue_messages",
-                                    "Deposit jobs waiting in the Celery queue.")
+        waiting = GaugeMetricFamily(
+            "passport_queue_messages", "Jobs waiting in each Celery queue (`passport worker "
+            "--queues` names them: deposits, dry-runs).", labels=["queue"])
 
         try:
             with redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2) as r:
-                length = r.llen(QUEUE)
+                lengths = [r.llen(queue) for queue in QUEUES.values()]
         except redis.RedisError:
             log.warning("metrics: the broker does not answer")
             up.add_metric([], 0)
             yield up
             return
         up.add_metric([], 1)
-        waiting.add_metric([], length)
+        for name, length in zip(QUEUES, lengths, strict=True):
+            waiting.add_metric([name], length)
         yield up
         yield waiting
 

@@ -175,15 +175,17 @@ def test_the_queue_length_is_read_from_the_broker(build: Any, database_url: str,
     with redis_server(tmp_path) as url:
         with redis.Redis.from_url(url) as r:
             r.rpush("passport", "job-1", "job-2", "job-3")
+            r.rpush("passport-dry-runs", "dry-run-1")
         client = build(environment(database_url, tmp_path,
                                    PASSPORT_CELERY_BROKER_URL=url)).test_client()
         text = client.get("/metrics", headers=SCRAPE).get_data(as_text=True)
         assert value(text, "passport_broker_up") == 1
-        assert value(text, "passport_queue_messages") == 3
+        assert value(text, "passport_queue_messages", queue="deposits") == 3
+        assert value(text, "passport_queue_messages", queue="dry-runs") == 1
     # The broker gone: said, and the scrape still answers.
     text = client.get("/metrics", headers=SCRAPE).get_data(as_text=True)
     assert value(text, "passport_broker_up") == 0
-    assert value(text, "passport_queue_messages") is None
+    assert value(text, "passport_queue_messages", queue="deposits") is None
 
 
 def _get(url: str, headers: dict[str, str] | None = None) -> bytes:
