@@ -231,6 +231,9 @@ class Settings:
     #: Queued dry runs (``Prefer: respond-async``) waiting or running at once, all clients
     #: together: each holds its upload on disk until checked (up to the upload limit).
     dry_runs_pending_max: int = 20
+    #: Of those, how many one client address may have: one client alone cannot take
+    #: every place.
+    dry_runs_pending_per_client: int = 3
     #: How long a queued dry run's verdict can be fetched.
     dry_run_keep_hours: int = 24
     #: Ingestion: what the referentials object to (unknown code…) is KO, not a warning.
@@ -309,6 +312,7 @@ class Settings:
             validate_rate_per_minute=_int(environ, "PASSPORT_VALIDATE_RATE_PER_MINUTE", 10),
             validate_concurrency=_int(environ, "PASSPORT_VALIDATE_CONCURRENCY", 2),
             dry_runs_pending_max=_int(environ, "PASSPORT_DRY_RUNS_PENDING_MAX", 20),
+            dry_runs_pending_per_client=_int(environ, "PASSPORT_DRY_RUNS_PENDING_PER_CLIENT", 3),
             dry_run_keep_hours=_int(environ, "PASSPORT_DRY_RUN_KEEP_HOURS", 24),
             referential_strict=_bool(environ, "PASSPORT_REFERENTIAL_STRICT", False),
             analytics_min_cell=_int(environ, "PASSPORT_ANALYTICS_MIN_CELL", ANALYTICS_MIN_CELL),
@@ -365,7 +369,8 @@ class Settings:
             raise ConfigurationError("PASSPORT_ACCESS_TOKEN_TTL must be 30 to 3600 seconds")
         for name in ("worker_threads", "job_lease_seconds", "job_max_attempts",
                      "recover_every_seconds", "validate_rate_per_minute", "request_timeout",
-                     "validate_concurrency", "dry_runs_pending_max", "dry_run_keep_hours"):
+                     "validate_concurrency", "dry_runs_pending_max",
+                     "dry_runs_pending_per_client", "dry_run_keep_hours"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"PASSPORT_{name.upper()} must be positive")
         if self.verify_rate_per_minute <= 0:

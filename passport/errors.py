@@ -84,3 +84,10 @@ class RateLimited(DomainError):
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class TooManyPending(RateLimited):
+    """As many of a client's requests wait as it may have (429, with ``Retry-After``)."""
+
+    code = "too_many_pending"
+    title = "Too many pending requests"

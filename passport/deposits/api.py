@@ -25,7 +25,7 @@ from passport.deposits.models import Deposit, DepositStatus
 from passport.deposits.models import DryRun as DryRunRow
 from passport.deposits.service import load_report
 from passport.deposits.storage import DRY_RUNS, storing
-from passport.errors import Busy, Conflict, NotFound, RateLimited
+from passport.errors import Busy, Conflict, NotFound, RateLimited, TooManyPending
 from passport.jobs import Queue
 from passport.web.blueprint import Blueprint
 from passport.web.db import committing, lock_for_writing, session, transactional
@@ -202,6 +202,9 @@ class HolderReport(MethodView):
                                      data.get("response"))
 
 
+#: Seconds a client is asked to wait before polling a queued dry run again.
+QUEUED_RETRY_AFTER = 5
+
 PREFER = {"in": "header", "name": "Prefer", "required": False, "schema": {"type": "string"},
           "description": "`respond-async`: queue the check and answer 202 at once (for large "
                          "files: a 200,000-passage file takes up to a minute); poll the "
@@ -218,7 +221,9 @@ class DryRun(MethodView):
     @blp.alt_response(202, schema=schemas.QueuedDryRunSchema,
                       description="Queued (`Prefer: respond-async`): poll the Location")
     @blp.alt_response(413, description="Over PASSPORT_MAX_UPLOAD_BYTES")
-    @blp.alt_response(429, description="Too many validations from your address")
+    @blp.alt_response(429, description="Too many validations from your address "
+                      "(`rate_limited`), or as many queued dry runs of yours waiting or running "
+                      "as one address may have (`too_many_pending`); with Retry-After")
     @blp.alt_response(503, description="Every dry-run slot of this host is taken, or as many "
                       "dry runs are queued as the service keeps (`busy`, with Retry-After), or "
                       "storage failed (full, unavailable): try again later")
@@ -229,16 +234,15 @@ class DryRun(MethodView):
         is kept (queued, the file until checked and the verdict until it expires).
         NIRisation, duplicates and the registry are only checked when filing."""
         settings = _settings()
+        client = ratelimit.client_key("validate", request.remote_addr, settings.nir_hmac_key)
         lock_for_writing(session())  # SQLite: the count is read, then written
-        wait = ratelimit.hit(
-            session(), ratelimit.client_key("validate", request.remote_addr,
-                                            settings.nir_hmac_key),
-            settings.validate_rate_per_minute, dt.timedelta(minutes=1))
+        wait = ratelimit.hit(session(), client, settings.validate_rate_per_minute,
+                             dt.timedelta(minutes=1))
         if wait is not None:
             raise RateLimited("Too many validations from your address; try again later.", wait)
         session().commit()
         if _prefers_async():
-            return _queue_dry_run(settings)
+            return _queue_dry_run(settings, client)
         with ratelimit.slot(settings.instance_dir / "slots", "validate",
                             settings.validate_concurrency) as held:
             if not held:
@@ -262,7 +266,8 @@ class QueuedDryRun(MethodView):
         if found is None:
             raise NotFound("No such dry run (its verdict may have expired).")
         waiting = found.status in dryruns.PENDING
-        return _queued(found, token), 200, {"Retry-After": "5"} if waiting else {}
+        headers = {"Retry-After": str(QUEUED_RETRY_AFTER)} if waiting else {}
+        return _queued(found, token), 200, headers
 
 
 def _prefers_async() -> bool:
@@ -279,8 +284,13 @@ def _queued(dry_run: DryRunRow, token: str) -> dict[str, Any]:
             "verdict": dry_run.verdict}
 
 
-def _queue_dry_run(settings: Settings) -> Response:
+def _queue_dry_run(settings: Settings, client: str) -> Response:
     db = session()
+    if dryruns.pending(db, client) >= settings.dry_runs_pending_per_client:
+        raise TooManyPending(
+            f"{settings.dry_runs_pending_per_client} of your dry runs are waiting or running, "
+            "as many as one address may have queued; fetch their verdicts, then send the "
+            "next.", retry_after=30)
     if dryruns.pending(db) >= settings.dry_runs_pending_max:
         raise Busy("As many dry runs are queued as the service keeps; try again shortly, or "
                    "file the deposit: filing checks the same and queues the work.")
@@ -289,7 +299,8 @@ def _queue_dry_run(settings: Settings) -> Response:
                               settings.max_upload_bytes, content_addressed=False)
     try:
         dry_run, token = dryruns.receive(db, settings, file_name=received.file_name,
-                                         size=received.size, path=received.path)
+                                         size=received.size, path=received.path,
+                                         client_key=client)
         db.commit()
     except BaseException:
         received.path.unlink(missing_ok=True)
@@ -299,7 +310,7 @@ def _queue_dry_run(settings: Settings) -> Response:
     response = jsonify(body)
     response.status_code = 202
     response.headers.update({"Location": body["url"], "Preference-Applied": "respond-async",
-                             "Retry-After": "5"})
+                             "Retry-After": str(QUEUED_RETRY_AFTER)})
     return response
 
 

@@ -74,20 +74,24 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def pending(session: Session) -> int:
-    """Dry runs waiting or running, all clients together."""
-    return session.scalar(sa.select(sa.func.count()).select_from(DryRun).where(
-        DryRun.status.in_(PENDING))) or 0
+def pending(session: Session, client_key: str | None = None) -> int:
+    """Dry runs waiting or running: all clients together, or one client's."""
+    query = sa.select(sa.func.count()).select_from(DryRun).where(DryRun.status.in_(PENDING))
+    if client_key is not None:
+        query = query.where(DryRun.client_key == client_key)
+    return session.scalar(query) or 0
 
 
 def receive(session: Session, settings: Settings, *, file_name: str, size: int,
-            path: Path) -> tuple[DryRun, str]:
-    """Record a stored upload to check; the row and its token (shown once)."""
+            path: Path, client_key: str | None = None) -> tuple[DryRun, str]:
+    """Record a stored upload to check, queued by the client ``client_key`` (a keyed hash
+    of its address); the row and its token (shown once)."""
     token = secrets.token_urlsafe(24)
     now = utcnow()
     dry_run = DryRun(token_sha256=_digest(token), file_name=file_name, size_bytes=size,
                      storage_path=str(path), status=DryRunStatus.EN_ATTENTE, received_at=now,
-                     expires_at=now + dt.timedelta(hours=settings.dry_run_keep_hours))
+                     expires_at=now + dt.timedelta(hours=settings.dry_run_keep_hours),
+                     client_key=client_key)
     session.add(dry_run)
     session.flush()
     return dry_run, token

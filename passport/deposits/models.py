@@ -176,3 +176,6 @@ class DryRun(Base):
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
     expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+    #: Who queued it: a keyed hash of the client's address (`passport.ratelimit.client_key`),
+    #: to bound what one client has waiting; never the address.
+    client_key: Mapped[str | None] = mapped_column(sa.String(80), index=True)

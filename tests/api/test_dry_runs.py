@@ -19,7 +19,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from passport import cleanup
+from passport import cleanup, ratelimit
 from passport.config import Settings
 from passport.db import unit_of_work, utcnow
 from passport.deposits import dryruns
@@ -128,6 +128,36 @@ def test_what_waits_is_bounded(make_app: Any, auth_settings: Settings,
     assert client.post(VALIDATE, data=MIXED, headers=XML).status_code == 200
     with unit_of_work(committed) as db:
         db.execute(sa.update(DryRun).values(status=DryRunStatus.TERMINE))
+    assert client.post(VALIDATE, data=MIXED, headers=ASYNC).status_code == 202
+
+
+def test_one_address_cannot_take_every_place(make_app: Any, auth_settings: Settings,
+                                             committed: sessionmaker[Session],
+                                             tmp_path: Path) -> None:
+    """PASSPORT_DRY_RUNS_PENDING_PER_CLIENT: past it, an address's next dry run is refused
+    (429 `too_many_pending`) before its body is read, while another address still gets a
+    place; the rows name their client by a keyed hash, never the address."""
+    settings = dataclasses.replace(auth_settings, dry_runs_pending_per_client=2)
+    client = make_app(settings).test_client()
+    mine = ratelimit.client_key("validate", "127.0.0.1", settings.nir_hmac_key)
+    with unit_of_work(committed) as db:
+        for name in ("one.xml", "two.xml"):
+            dryruns.receive(db, settings, file_name=name, size=1, path=tmp_path / name,
+                            client_key=mine)
+    refused = client.post(VALIDATE, data=MIXED, headers=ASYNC)
+    assert refused.status_code == 429 and refused.json["code"] == "too_many_pending"
+    assert refused.headers["Retry-After"] == "30" and "2 of your" in refused.json["detail"]
+    assert uploads(settings) == []
+    other = client.post(VALIDATE, data=MIXED, headers=ASYNC,
+                        environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    assert other.status_code == 202
+    with unit_of_work(committed) as db:
+        keys = set(db.scalars(sa.select(DryRun.client_key)))
+    assert keys == {mine, ratelimit.client_key("validate", "192.0.2.7", settings.nir_hmac_key)}
+    assert not any("127.0.0.1" in k or "192.0.2.7" in k for k in keys if k)
+    with unit_of_work(committed) as db:  # one of mine ends: a place is free again
+        db.execute(sa.update(DryRun).where(DryRun.file_name == "one.xml")
+                   .values(status=DryRunStatus.TERMINE))
     assert client.post(VALIDATE, data=MIXED, headers=ASYNC).status_code == 202
 
 
