@@ -14,6 +14,7 @@ from passport.db import make_engine, make_session_factory
 from passport.web import db as web_db
 from passport.web import errors as web_errors
 from passport.web import guards as web_guards
+from passport.web import headers as web_headers
 from passport.web import requestid
 from passport.web.converters import Id32Converter, IdConverter
 
@@ -40,6 +41,7 @@ def create_app(
     # After flask-smorest, whose own HTTPException handler this one replaces.
     web_errors.init_app(app)
     web_guards.init_app(app)
+    web_headers.init_app(app)
     return app
 
 

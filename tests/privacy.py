@@ -14,6 +14,9 @@ the holder is scanned for NIR-shaped strings (15 characters with a valid key, se
   column is binary) taken at the end of each test, before its data is rolled back or
   emptied.
 
+Besides, every answer to a request that carried a credential (``Authorization``, a cookie)
+must forbid keeping a copy (``Cache-Control: no-store``): such an answer is someone's data.
+
 At the end of the run the figures go to ``artifacts/privacy-scan.json`` and any hit fails
 the run, naming where it was found (the value itself is masked).  ``tests/unit/
 test_privacy_scan.py`` plants NIRs to show that each of these channels is really watched.
@@ -43,6 +46,8 @@ from passport.nir import NIR_SHAPE
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 #: Answers scanned whatever their status: the analytics outputs.
 ALWAYS_SCANNED = ("/api/v1/analytics",)
+#: The count of answers to requests that carried a credential.
+CREDENTIALED = "credentialed answers"
 
 
 def nirs_in(text: str) -> list[str]:
@@ -60,6 +65,11 @@ class Collector:
 
     counts: Counter[str] = field(default_factory=Counter)
     hits: list[dict[str, str]] = field(default_factory=list)
+    #: Answers to credentialed requests that a cache may keep.
+    stored: list[dict[str, str]] = field(default_factory=list)
+    #: The apps whose answers must not be kept: ours, not the development OIDC provider
+    #: that plays FranceConnect in the same process.
+    apps: tuple[str, ...] = ("passport.app",)
     _paused: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -107,6 +117,8 @@ class Collector:
 
     def on_response(self, sender: flask.Flask, response: flask.Response, **_: Any) -> None:
         path = flask.request.path
+        if sender.import_name in self.apps:
+            self.check_caching(response)
         if response.status_code < 400 and not path.startswith(ALWAYS_SCANNED):
             return
         if response.is_streamed:
@@ -114,6 +126,18 @@ class Collector:
         channel = "error bodies" if response.status_code >= 400 else "analytics answers"
         self.scan(channel, f"{flask.request.method} {path} → {response.status_code}",
                   response.get_data(as_text=True))
+
+    def check_caching(self, response: flask.Response) -> None:
+        request = flask.request
+        if self._paused or not ("Authorization" in request.headers or request.cookies):
+            return
+        cache_control = response.headers.get("Cache-Control", "")
+        with self._lock:
+            self.counts[CREDENTIALED] += 1
+            if "no-store" not in cache_control:
+                self.stored.append({"where": f"{request.method} {request.path} → "
+                                             f"{response.status_code}",
+                                    "cache_control": cache_control or "(none)"})
 
     def dump(self, conn: sa.Connection, where: str, tables: Iterable[sa.Table]) -> None:
         """Scan every row of ``tables`` as seen by ``conn``."""
@@ -133,7 +157,8 @@ class Collector:
             self.scan(channel, path.name, path.read_text(errors="replace"))
 
     def report(self) -> dict[str, Any]:
-        return {"scanned": dict(sorted(self.counts.items())), "hits": self.hits}
+        return {"scanned": dict(sorted(self.counts.items())), "hits": self.hits,
+                "stored": self.stored}
 
 
 SESSION = Collector()
@@ -176,12 +201,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "privacy-scan.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    figures = ", ".join(f"{n} {what}" for what, n in report["scanned"].items())
+    scanned = dict(report["scanned"])
+    credentialed = scanned.pop(CREDENTIALED, 0)
+    figures = ", ".join(f"{n} {what}" for what, n in scanned.items())
     if reporter is not None:
         reporter.write_line("")
         reporter.write_sep("-", f"privacy scan: {len(SESSION.hits)} NIR-shaped value(s) in "
-                                f"{figures or 'nothing'}")
+                                f"{figures or 'nothing'}; {len(SESSION.stored)} cacheable of "
+                                f"{credentialed} {CREDENTIALED}")
         for hit in SESSION.hits[:20]:
             reporter.write_line(f"  NIR {hit['value']} in {hit['channel']}: {hit['where']}")
-    if SESSION.hits:
+        for answer in SESSION.stored[:20]:
+            reporter.write_line(f"  cacheable answer to a credentialed request: "
+                                f"{answer['where']} (Cache-Control: {answer['cache_control']})")
+    if SESSION.hits or SESSION.stored:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -1,6 +1,7 @@
 """The whole-suite privacy scan (tests/privacy.py) really watches each channel: a NIR
 planted in a log record, an error body, an analytics answer, a CLI output, a database row
-or a child's log file is found, and an encrypted or hashed one is not."""
+or a child's log file is found, and an encrypted or hashed one is not; an answer to a
+credentialed request that a cache may keep is found too."""
 
 from __future__ import annotations
 
@@ -66,6 +67,40 @@ def test_error_bodies_and_analytics_answers_are_scanned_but_not_the_holders_own(
         flask.request_finished.disconnect(collector.on_response, app)
     assert sorted(h["where"] for h in collector.hits) == [
         "GET /api/v1/analytics/success-rates → 200", "GET /api/v1/boom → 422"]
+
+
+def test_a_cacheable_answer_to_a_credentialed_request_is_found() -> None:
+    app = flask.Flask("planted")
+
+    @app.get("/mine")
+    def mine() -> tuple[dict[str, str], int, dict[str, str]]:
+        return {}, 200, {"Cache-Control": "private, max-age=60"}
+
+    @app.get("/public")
+    def public() -> tuple[dict[str, str], int, dict[str, str]]:
+        return {}, 200, {"Cache-Control": "public, max-age=300"}
+
+    @app.get("/sealed")
+    def sealed() -> tuple[dict[str, str], int, dict[str, str]]:
+        return {}, 200, {"Cache-Control": "no-store"}
+
+    collector = planted()
+    collector.apps = ("planted",)
+    flask.request_finished.connect(collector.on_response, app)
+    try:
+        with privacy.SESSION.paused():
+            client = app.test_client()
+            client.get("/mine", headers={"Authorization": "Bearer x"})
+            client.get("/sealed", headers={"Authorization": "Bearer x"})
+            client.get("/public")  # no credential: anyone's to cache
+            client.set_cookie("share_visit", "1")
+            client.get("/public")  # a cookie is a credential
+    finally:
+        flask.request_finished.disconnect(collector.on_response, app)
+    assert collector.counts[privacy.CREDENTIALED] == 3
+    assert collector.stored == [
+        {"where": "GET /mine → 200", "cache_control": "private, max-age=60"},
+        {"where": "GET /public → 200", "cache_control": "public, max-age=300"}]
 
 
 def test_cli_output_is_scanned() -> None:
