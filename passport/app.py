@@ -11,6 +11,7 @@ from flask import Flask
 from passport import metrics
 from passport.config import Settings
 from passport.db import make_engine, make_session_factory
+from passport.web import cors as web_cors
 from passport.web import db as web_db
 from passport.web import errors as web_errors
 from passport.web import guards as web_guards
@@ -42,6 +43,7 @@ def create_app(
     web_errors.init_app(app)
     web_guards.init_app(app)
     web_headers.init_app(app)
+    web_cors.init_app(app, settings.cors_origins)
     return app
 
 

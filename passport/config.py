@@ -32,6 +32,8 @@ _MIN_KEY_BYTES = 32
 #: Key ids are stored beside each encrypted NIR (a 32-character column) and sent in bulk
 #: as separated text (`passport.holders.service`): plain characters only.
 _KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,32}")
+#: A web origin as browsers send it (RFC 6454): lower-case scheme and host, a port maybe.
+_ORIGIN = re.compile(r"https?://(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
 
 
 def default_batch_size(database_url: str) -> int:
@@ -195,6 +197,9 @@ class Settings:
     )
     #: Emails of the analysts allowed in through ProConnect.
     analysts: frozenset[str] = frozenset()
+    #: Origins of the browser front ends on other sites allowed to call the API and the
+    #: token endpoint (CORS), e.g. ``https://app.example.fr``; none by default.
+    cors_origins: tuple[str, ...] = ()
     #: Development-only shortcuts (``passport dev token``, the /demo page).
     dev_tools: bool = True
     #: Number of reverse proxies in front of the app (X-Forwarded-* trusted from them).
@@ -294,6 +299,8 @@ class Settings:
             refresh_token_ttl=_int(environ, "PASSPORT_REFRESH_TOKEN_TTL", 30 * 24 * 3600),
             franceconnect=_upstream(environ, "franceconnect", 9400, "eidas1", production),
             proconnect=_upstream(environ, "proconnect", 9401, None, production),
+            cors_origins=tuple(o.strip() for o in environ.get("PASSPORT_CORS_ORIGINS", "").split(",")
+                               if o.strip()),
             analysts=frozenset(
                 e.strip().lower() for e in environ.get("PASSPORT_ANALYSTS", "").split(",")
                 if e.strip()
@@ -389,6 +396,14 @@ class Settings:
                 or " " in self.metrics_token):
             raise ConfigurationError(f"PASSPORT_METRICS_TOKEN must be at least "
                                      f"{_MIN_METRICS_TOKEN} printable characters, no space")
+        for origin in self.cors_origins:
+            if not _ORIGIN.fullmatch(origin):
+                raise ConfigurationError(
+                    f"PASSPORT_CORS_ORIGINS: {origin!r} is not an origin (scheme://host[:port], "
+                    "no path, no wildcard)")
+            if self.is_production and not origin.startswith("https://"):
+                raise ConfigurationError(f"PASSPORT_CORS_ORIGINS: {origin!r} must be https:// "
+                                         "in production")
         if self.nir_encryption_key_id not in self.nir_encryption_keys:
             raise ConfigurationError("current NIR encryption key id has no key")
         for kid, key in self.nir_encryption_keys.items():
