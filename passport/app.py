@@ -50,7 +50,8 @@ def create_app(
 def _configure(app: Flask, settings: Settings, overrides: Mapping[str, Any] | None) -> None:
     app.config.update(
         PASSPORT_SETTINGS=settings,
-        MAX_CONTENT_LENGTH=settings.max_upload_bytes,
+        # Flux uploads raise it to PASSPORT_MAX_UPLOAD_BYTES for themselves (upload.receive).
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
         API_TITLE="Passeport de compétences",
         API_VERSION="v1",
         OPENAPI_VERSION="3.1.0",

@@ -169,6 +169,8 @@ class Settings:
     nir_encryption_key_id: str = "dev"
     nir_encryption_keys: Mapping[str, bytes] = field(default_factory=lambda: {"dev": _DEV_ENC_KEY})
     max_upload_bytes: int = DEFAULT_MAX_BYTES
+    #: Any other request body (JSON, forms): it is parsed whole, into many times its size.
+    max_body_bytes: int = 1024 * 1024
     storage_dir: Path = Path("instance/storage")
     flux_schema: str = "1.1.5"
     ingest_batch_size: int = 2000
@@ -333,6 +335,7 @@ class Settings:
             nir_encryption_key_id=key_id,
             nir_encryption_keys=keys,
             max_upload_bytes=_int(environ, "PASSPORT_MAX_UPLOAD_BYTES", DEFAULT_MAX_BYTES),
+            max_body_bytes=_int(environ, "PASSPORT_MAX_BODY_BYTES", 1024 * 1024),
             storage_dir=Path(environ.get("PASSPORT_STORAGE_DIR", str(instance_dir / "storage"))),
             flux_schema=flux_schema,
             ingest_batch_size=_int(environ, "PASSPORT_INGEST_BATCH_SIZE",
@@ -377,7 +380,7 @@ class Settings:
         for name in ("worker_threads", "job_lease_seconds", "job_max_attempts",
                      "recover_every_seconds", "validate_rate_per_minute", "request_timeout",
                      "validate_concurrency", "dry_runs_pending_max",
-                     "dry_runs_pending_per_client", "dry_run_keep_hours"):
+                     "dry_runs_pending_per_client", "dry_run_keep_hours", "max_body_bytes"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"PASSPORT_{name.upper()} must be positive")
         if self.verify_rate_per_minute <= 0:

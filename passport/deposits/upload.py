@@ -90,6 +90,9 @@ def _body(request: Request, limit: int) -> tuple[Iterator[bytes], str | None]:
     """The raw bytes of the flux and the name the client gave it."""
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(limit)
+    # The app's limit is that of the JSON bodies, which are parsed whole; a flux is
+    # streamed to disk and has its own (and what it inflates to, below).
+    request.max_content_length = limit
     mimetype = request.mimetype
     if mimetype in XML_TYPES:
         name = request.headers.get("X-File-Name") or request.args.get("file_name")

@@ -11,9 +11,9 @@ import logging
 from typing import Any
 
 import marshmallow as ma
-from flask import Flask, Response, json, request
+from flask import Flask, Response, current_app, json, request
 from flask_smorest import Api
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from passport import errors
 from passport.web import requestid
@@ -136,7 +136,13 @@ def _from_http(exc: HTTPException) -> Response:
     headers = dict(exc.get_headers()) if status in (401, 405) else None
     if headers:
         headers.pop("Content-Type", None)
-    return problem(status, code, exc.name, exc.description, errors_list=errors_list,
+    description = exc.description
+    if status == 413 and description == RequestEntityTooLarge.description:  # the app's limit
+        settings = current_app.config["PASSPORT_SETTINGS"]
+        description = (f"The request's body exceeds {settings.max_body_bytes} bytes "
+                       "(PASSPORT_MAX_BODY_BYTES); flux files, sent to the deposit and "
+                       f"validation endpoints, may have {settings.max_upload_bytes}.")
+    return problem(status, code, exc.name, description, errors_list=errors_list,
                    headers=headers)
 
 
