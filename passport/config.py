@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import os
 import re
 from collections.abc import Mapping
@@ -348,6 +349,11 @@ class Settings:
         )
         settings.check()
         return settings
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A key of its own for one purpose (signing a cookie…), derived from the HMAC key."""
+        return hmac.new(self.nir_hmac_key, f"passport:{purpose}:v1".encode(),
+                        hashlib.sha256).digest()
 
     def ingest_options(self, schema_version: str | None = None) -> IngestOptions:
         """Ingestion options from these settings."""

@@ -6,6 +6,12 @@ this browser with a cookie, and send the user upstream with our own ``state``, `
 PKCE.  The provider sends them back to ``/oauth/callback/<provider>``; we validate the ID
 token, resolve the account (and link a holder to their passport), and resume the client's
 request with a single-use login ticket, which issues our authorization code.
+
+Logging out (``/oauth/logout``, OpenID Connect RP-Initiated Logout towards our front ends):
+the login this browser made is ended here — its refresh tokens revoked — and at the
+provider, which FranceConnect and ProConnect require of the services that use them; then
+the browser goes back to the front end.  What that takes (the provider, its ID token, our
+code's hash) is kept in this browser, in a signed HttpOnly cookie set when it logged in.
 """
 
 from __future__ import annotations
@@ -14,16 +20,23 @@ import datetime as dt
 import logging
 import secrets
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import sqlalchemy as sa
 from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, current_app, jsonify, redirect, request, url_for
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.wrappers import Response
 
 from passport import ratelimit
 from passport.auth.accounts import LoginUser, login_account
-from passport.auth.models import ALL_SCOPES, Account, AuthorizationRequest, OAuthClient
+from passport.auth.models import (
+    ALL_SCOPES,
+    Account,
+    AuthorizationRequest,
+    OAuthClient,
+    RefreshToken,
+)
 from passport.auth.server import digest, granted_scope
 from passport.auth.upstream import Provider, UpstreamError, acr_satisfies
 from passport.config import Settings
@@ -45,6 +58,15 @@ LOCK_AFTER = 5
 ADDRESS_LOCK_AFTER = 20
 LOCK_FOR = dt.timedelta(minutes=15)
 PROVIDERS = ("franceconnect", "proconnect")
+#: This browser's login, for /oauth/logout: the provider, its ID token, our code's hash.
+UPSTREAM_COOKIE = "passport_upstream"
+#: How long a logout may stay at the provider before coming back.
+LOGOUT_TTL = dt.timedelta(minutes=10)
+LOGGED_OUT = ('<!doctype html><html lang="fr"><meta charset="utf-8">'
+              "<title>Déconnexion — Passeport de compétences</title>"
+              "<p>Vous êtes déconnecté·e du passeport et de votre fournisseur d'identité.</p>"
+              '<p lang="en">You are logged out of the passport and of your identity provider.'
+              "</p></html>")
 
 
 def _settings() -> Settings:
@@ -144,7 +166,116 @@ def _resume(server: Any, grant: Any, params: dict[str, Any], ticket: str) -> Res
     response = server.create_authorization_response(grant_user=user, grant=grant)
     session().commit()
     response.delete_cookie(COOKIE, path="/oauth")
+    login = _login_of_browser()
+    code = _query(response.headers.get("Location", "")).get("code")
+    if login is not None and code:
+        _remember_login(response, {**login, "code_hash": digest(code)})
     return response
+
+
+def _query(url: str) -> dict[str, str]:
+    return dict(parse_qsl(urlsplit(url).query))
+
+
+def _signer(purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(_settings().derived_key(purpose), salt=purpose)
+
+
+def _remember_login(response: Response, login: dict[str, str]) -> None:
+    settings = _settings()
+    response.set_cookie(UPSTREAM_COOKIE, _signer("upstream-login").dumps(login),
+                        max_age=settings.refresh_token_ttl, httponly=True,
+                        secure=settings.issuer.startswith("https://"), samesite="Lax",
+                        path="/oauth")
+
+
+def _login_of_browser() -> dict[str, str] | None:
+    """The login this browser made, if its cookie is ours and not too old."""
+    cookie = request.cookies.get(UPSTREAM_COOKIE)
+    if not cookie:
+        return None
+    try:
+        login = _signer("upstream-login").loads(cookie, max_age=_settings().refresh_token_ttl)
+    except BadSignature:
+        return None
+    return login if isinstance(login, dict) and login.get("provider") in PROVIDERS else None
+
+
+def _logout_target(client_id: str | None, uri: str | None) -> str | None:
+    """The front end's page to come back to: one of its redirect URIs' origins."""
+    client = session().get(OAuthClient, client_id) if client_id else None
+    if client is None or client.disabled_at is not None or not client.redirect_uris:
+        raise _LogoutRefused("unknown or disabled client_id")
+    if uri is None:
+        return None
+    origins = {_origin(registered) for registered in client.redirect_uris}
+    if _origin(uri) not in origins:
+        raise _LogoutRefused("post_logout_redirect_uri is not on a site of this client's "
+                             "redirect URIs")
+    return uri
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc
+
+
+class _LogoutRefused(Exception):
+    pass
+
+
+def _back_to_client(uri: str | None, state: str | None) -> Response:
+    if uri is None:  # no front end to go back to: say it
+        return Response(LOGGED_OUT, mimetype="text/html", headers={
+            "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'"})
+    query = urlencode({"state": state}) if state else ""
+    return redirect(f"{uri}{'&' if '?' in uri else '?'}{query}" if query else uri)
+
+
+@bp.get("/oauth/logout")
+def logout() -> Response:
+    """End this browser's login: its refresh tokens here, its session at the provider
+    (FranceConnect, ProConnect), then back to the front end's ``post_logout_redirect_uri``
+    (a page on one of the sites of its redirect URIs) with its ``state``."""
+    state = request.args.get("state")
+    try:
+        target = _logout_target(request.args.get("client_id"),
+                                request.args.get("post_logout_redirect_uri"))
+    except _LogoutRefused as exc:
+        return problem(400, "invalid_request", "Logout refused", str(exc))
+    login = _login_of_browser()
+    upstream_url = None
+    if login is not None:
+        if login.get("code_hash"):
+            lock_for_writing(session())
+            ended = session().execute(sa.update(RefreshToken).where(
+                RefreshToken.family.in_(sa.select(RefreshToken.family).where(
+                    RefreshToken.code_hash == login["code_hash"]).scalar_subquery()),
+                RefreshToken.revoked_at.is_(None)).values(revoked_at=utcnow()))
+            session().commit()
+            log.info("logout: %d refresh token(s) revoked",
+                     ended.rowcount)  # type: ignore[attr-defined]
+        back = _signer("logout").dumps({"uri": target, "state": state})
+        try:
+            upstream_url = providers()[login["provider"]].end_session_url(
+                login["id_token"], back, f"{_settings().issuer}/oauth/logout/callback")
+        except UpstreamError as exc:  # ended here; the provider's session outlives it
+            log.warning("logout: %s unavailable (%s)", login["provider"], exc.code)
+    response = redirect(upstream_url) if upstream_url else _back_to_client(target, state)
+    response.delete_cookie(UPSTREAM_COOKIE, path="/oauth")
+    return response
+
+
+@bp.get("/oauth/logout/callback")
+def logout_callback() -> Response:
+    """The provider sends the browser back here once its session has ended."""
+    try:
+        back = _signer("logout").loads(request.args.get("state", ""),
+                                       max_age=int(LOGOUT_TTL.total_seconds()))
+    except BadSignature:
+        return problem(400, "invalid_state", "Unknown or expired logout",
+                       "The logout state is unknown or expired; you are logged out anyway.")
+    return _back_to_client(back.get("uri"), back.get("state"))
 
 
 @bp.get("/oauth/callback/<provider>")
@@ -174,7 +305,7 @@ def callback(provider: str) -> Response:
         return problem(400, "invalid_request", "Missing code")
     upstream = providers()[provider]
     try:
-        claims = upstream.login(code, pending.code_verifier, pending.nonce)
+        claims, id_token = upstream.login(code, pending.code_verifier, pending.nonce)
         if not acr_satisfies(claims.get("acr"), upstream.settings.min_acr):
             raise UpstreamError(
                 "acr_too_low",
@@ -196,7 +327,9 @@ def callback(provider: str) -> Response:
     pending.authenticated_at = utcnow()
     pending.ticket_hash = digest(ticket)
     session().commit()
-    return redirect(url_for("oauth.authorize", **params, login_ticket=ticket))
+    response = redirect(url_for("oauth.authorize", **params, login_ticket=ticket))
+    _remember_login(response, {"provider": provider, "id_token": id_token})
+    return response
 
 
 def _client_id_of_request() -> str | None:
@@ -260,6 +393,7 @@ def metadata() -> Response:
         authorization_endpoint=f"{issuer}/oauth/authorize",
         token_endpoint=f"{issuer}/oauth/token",
         revocation_endpoint=f"{issuer}/oauth/revoke",
+        end_session_endpoint=f"{issuer}/oauth/logout",
         jwks_uri=f"{issuer}/.well-known/jwks.json",
         response_types_supported=["code"],
         grant_types_supported=["authorization_code", "refresh_token", "client_credentials"],

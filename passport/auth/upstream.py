@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 from authlib.integrations.requests_client import OAuth2Session
@@ -180,14 +181,27 @@ class Provider:
             return dict(decoded.claims)
         return dict(response.json())
 
-    def login(self, code: str, code_verifier: str, nonce: str) -> dict[str, Any]:
-        """The whole callback: code → tokens → validated identity claims."""
+    def login(self, code: str, code_verifier: str, nonce: str) -> tuple[dict[str, Any], str]:
+        """The whole callback: code → tokens → validated identity claims, and the ID token
+        itself (the provider wants it back to end the session: `end_session_url`)."""
         token = self.exchange(code, code_verifier)
         claims = self.id_token_claims(token["id_token"], nonce)
         info = self.userinfo(token["access_token"]) if token.get("access_token") else {}
         if info and info.get("sub") != claims["sub"]:
             raise UpstreamError("userinfo_invalid", f"{self.name} userinfo is for someone else")
-        return {**info, **claims}
+        return {**info, **claims}, token["id_token"]
+
+    def end_session_url(self, id_token: str, state: str, post_logout_redirect_uri: str
+                        ) -> str | None:
+        """Where to send the browser to end its session at the provider (OpenID Connect
+        RP-Initiated Logout, which FranceConnect and ProConnect require of their service
+        providers); None when the provider has no such endpoint."""
+        endpoint = self.metadata().get("end_session_endpoint")
+        if not endpoint:
+            return None
+        query = urlencode({"id_token_hint": id_token, "state": state,
+                           "post_logout_redirect_uri": post_logout_redirect_uri})
+        return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
 
 
 def acr_satisfies(acr: str | None, minimum: str | None) -> bool:

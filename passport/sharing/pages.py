@@ -8,8 +8,6 @@ and out of search engines, and load nothing from elsewhere.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -184,8 +182,7 @@ def _page(template: str, status: int = 200, headers: dict[str, str] | None = Non
 
 def _visits() -> URLSafeTimedSerializer:
     settings = current_app.config["PASSPORT_SETTINGS"]
-    secret = hmac.new(settings.nir_hmac_key, b"passport:share-visit:v1", hashlib.sha256).digest()
-    return URLSafeTimedSerializer(secret, salt="share-visit")
+    return URLSafeTimedSerializer(settings.derived_key("share-visit"), salt="share-visit")
 
 
 def _visit(token: str) -> int | None:

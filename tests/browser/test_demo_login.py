@@ -1,5 +1,6 @@
 """A holder logs in with a real browser: our demo client (PKCE), our authorization server,
-the local FranceConnect stand-in, back with a code, a token, and GET /api/v1/me."""
+the local FranceConnect stand-in, back with a code, a token, and GET /api/v1/me; then logs
+out, here and at the stand-in's end-session page, and is back on the demo page."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import oidc_provider_mock
 import pytest
+import sqlalchemy as sa
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
@@ -16,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from passport.app import create_app
 from passport.auth.clients import ensure_demo_client
 from passport.auth.demo import demo_users
+from passport.auth.models import RefreshToken
 from passport.config import Settings
 from passport.db import unit_of_work
 from tests.browser.conftest import LiveServer, screenshot
@@ -70,5 +73,17 @@ def test_holder_logs_in_in_a_browser(browser, database_url: str, committed: sess
             me = json.loads(result.text)
             assert me["role"] == "holder" and me["linked"] is True
             assert browser.current_url == f"{server.url}/demo"  # code removed from the URL
+            browser.find_element(By.ID, "logout").click()
+            end = WebDriverWait(browser, 20).until(expected_conditions.element_to_be_clickable(
+                (By.XPATH, "//button[text()='End session']")))
+            assert browser.current_url.startswith(f"http://localhost:{fc_port}/")
+            end.click()
+            WebDriverWait(browser, 20).until(lambda d: d.find_element(
+                By.ID, "result").get_attribute("data-status") == "logged-out")
+            assert browser.current_url == f"{server.url}/demo"
+            with unit_of_work(committed) as db:
+                live = db.scalar(sa.select(sa.func.count()).select_from(RefreshToken).where(
+                    RefreshToken.revoked_at.is_(None)))
+            assert live == 0
     finally:
         app.extensions["passport.engine"].dispose()
