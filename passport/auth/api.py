@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from flask.views import MethodView
 from marshmallow import Schema, fields
 
@@ -85,4 +86,5 @@ class SessionItem(MethodView):
     @transactional
     def delete(self, session_id: str) -> None:
         """End one of my logins: its refresh tokens stop working at once."""
-        service.end_session(session(), current_actor(), session_id)
+        service.end_session(session(), current_actor(), session_id,
+                            current_app.config["PASSPORT_SETTINGS"].access_token_ttl)

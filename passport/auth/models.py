@@ -143,6 +143,9 @@ class RefreshToken(Base):
     rotated_at: Mapped[dt.datetime | None]
     revoked_at: Mapped[dt.datetime | None]
     user_agent: Mapped[str | None] = mapped_column(sa.String(255))
+    #: The ``jti`` of the access token issued with this refresh token: ending the login
+    #: (logout, revocation, a replay) revokes it too, not only what refreshes it.
+    access_jti: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class RevokedAccessToken(Base):

@@ -38,6 +38,7 @@ from passport.auth.models import (
     RefreshToken,
 )
 from passport.auth.server import digest, granted_scope
+from passport.auth.service import revoke_logins
 from passport.auth.upstream import Provider, UpstreamError, acr_satisfies
 from passport.config import Settings
 from passport.db import utcnow
@@ -248,13 +249,10 @@ def logout() -> Response:
     if login is not None:
         if login.get("code_hash"):
             lock_for_writing(session())
-            ended = session().execute(sa.update(RefreshToken).where(
-                RefreshToken.family.in_(sa.select(RefreshToken.family).where(
-                    RefreshToken.code_hash == login["code_hash"]).scalar_subquery()),
-                RefreshToken.revoked_at.is_(None)).values(revoked_at=utcnow()))
+            ended = revoke_logins(session(), sa.select(RefreshToken.family).where(
+                RefreshToken.code_hash == login["code_hash"]), _settings().access_token_ttl)
             session().commit()
-            log.info("logout: %d refresh token(s) revoked",
-                     ended.rowcount)  # type: ignore[attr-defined]
+            log.info("logout: %d refresh token(s) revoked, with their access tokens", ended)
         back = _signer("logout").dumps({"uri": target, "state": state})
         try:
             upstream_url = providers()[login["provider"]].end_session_url(

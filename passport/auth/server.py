@@ -12,6 +12,7 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import json
 import logging
 import os
 import secrets
@@ -27,7 +28,7 @@ from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
-from flask import Flask, request
+from flask import Flask, current_app, request
 from joserfc import jwt
 from joserfc.errors import JoseError
 
@@ -187,13 +188,10 @@ def granted_scope(requested: str, role: Role) -> str:
 
 
 def revoke_family(family: str, reason: str) -> None:
-    """Revoke every refresh token of a login (one family)."""
-    now = utcnow()
-    session().execute(
-        sa.update(RefreshToken)
-        .where(RefreshToken.family == family, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
+    """End a login (one family): its refresh tokens and the access tokens issued with them."""
+    from passport.auth.service import revoke_logins
+
+    revoke_logins(session(), [family], current_app.config["PASSPORT_SETTINGS"].access_token_ttl)
     log.warning("refresh token family revoked: %s", reason)
 
 
@@ -386,6 +384,12 @@ def _query_client(client_id: str) -> Client | None:
     return Client(row)
 
 
+def _jti_of(access_token: str) -> str:
+    """The ``jti`` of an access token we just signed (its payload, read without checking)."""
+    payload = access_token.split(".")[1]
+    return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["jti"])
+
+
 def _refresh_token_saver(settings: Settings) -> Any:
     def save_token(token: dict[str, Any], req: Any) -> None:
         refresh = token.get("refresh_token")
@@ -405,6 +409,7 @@ def _refresh_token_saver(settings: Settings) -> Any:
                        previous.row.code_hash if previous is not None else None),
             expires_at=utcnow() + dt.timedelta(seconds=settings.refresh_token_ttl),
             user_agent=(request.headers.get("User-Agent") or "")[:255] or None,
+            access_jti=_jti_of(token["access_token"]),
         ))
 
     return save_token

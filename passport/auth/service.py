@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +19,11 @@ from passport.auth.models import (
     RevokedAccessToken,
 )
 from passport.cleanup import Leftovers
-from passport.db import utcnow
+from passport.db import insert_missing, table_of, utcnow
 from passport.errors import NotFound
+
+#: Seconds an access token's issue time may differ from its refresh token's row.
+CLOCK_SLACK = 60
 
 
 def whoami(actor: Actor) -> dict[str, Any]:
@@ -94,15 +98,28 @@ def login_session(db: Session, actor: Actor, session_id: str) -> LoginSession:
     raise NotFound("No such session.")
 
 
-def end_session(db: Session, actor: Actor, session_id: str) -> None:
-    """Revoke one of the caller's logins (its refresh tokens stop working at once)."""
+def end_session(db: Session, actor: Actor, session_id: str, access_ttl: int) -> None:
+    """Revoke one of the caller's logins (its tokens stop working at once)."""
     login_session(db, actor, session_id)
-    db.execute(
-        sa.update(RefreshToken)
-        .where(RefreshToken.family == session_id, RefreshToken.account_id == _account_id(actor),
-               RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
+    revoke_logins(db, [session_id], access_ttl)
+
+
+def revoke_logins(db: Session, families: Iterable[str] | sa.Select[Any],
+                  access_ttl: int) -> int:
+    """End logins (refresh token families): every refresh token of theirs, and the access
+    tokens issued with them that may still be live. The number of refresh tokens revoked."""
+    now = utcnow()
+    ours = RefreshToken.family.in_(families)
+    live = db.execute(sa.select(RefreshToken.access_jti, RefreshToken.issued_at).where(
+        ours, RefreshToken.access_jti.is_not(None),
+        RefreshToken.issued_at > now - dt.timedelta(seconds=access_ttl + CLOCK_SLACK))).all()
+    if live:
+        db.execute(insert_missing(db, table_of(RevokedAccessToken), "jti"), [
+            {"jti": jti, "expires_at": issued + dt.timedelta(seconds=access_ttl + CLOCK_SLACK)}
+            for jti, issued in live])
+    done = db.execute(sa.update(RefreshToken).where(ours, RefreshToken.revoked_at.is_(None))
+                      .values(revoked_at=now))
+    return int(done.rowcount)  # type: ignore[attr-defined]
 
 
 def leftovers(before: dt.datetime) -> list[Leftovers]:

@@ -17,7 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from passport.auth.oauth_views import UPSTREAM_COOKIE
-from tests.oauth import CLIENT_ID, Flow, path_of, pivot, query_of, set_user
+from tests.oauth import CLIENT_ID, Flow, bearer, path_of, pivot, query_of, set_user
 
 BYE = "http://127.0.0.1:8080/bye"
 ADVISOR = {"email": "Claire.Martin@cep.example", "given_name": "Claire",
@@ -61,8 +61,12 @@ def test_logout_ends_the_login_here_and_at_the_provider(
     assert subject_of(asked["id_token_hint"]) == sub  # the provider's own ID token
     assert asked["post_logout_redirect_uri"] == "http://localhost/oauth/logout/callback"
     assert f"{UPSTREAM_COOKIE}=;" in out.headers["Set-Cookie"]  # forgotten
-    # Here: the login's current refresh token no longer works.
+    # Here: the login's current refresh token no longer works, nor its access tokens.
     assert refresh(client, rotated.json["refresh_token"]).json["error"] == "invalid_grant"
+    for token in (tokens["access_token"], rotated.json["access_token"]):
+        gone = client.get("/api/v1/me", headers=bearer(token))
+        assert gone.status_code == 401 and "revoked" in gone.json["detail"]
+    assert client.get("/api/v1/me", headers=bearer(elsewhere["access_token"])).status_code == 200
     # At the provider: its end-session page, confirmed, sends the browser back to us...
     page = requests.get(location, timeout=10)
     back = re.search(r'name="redirect_uri" value="([^"]+)"', page.text)

@@ -161,6 +161,8 @@ def test_replayed_code_is_refused_and_revokes_what_it_gave(
         "grant_type": "refresh_token", "refresh_token": first.json["refresh_token"],
         "client_id": "test-app"})
     assert refreshed.json["error"] == "invalid_grant"
+    mine = client.get("/api/v1/me", headers=bearer(first.json["access_token"]))
+    assert mine.status_code == 401  # what the code gave, access token included
 
 
 def test_a_code_raced_by_its_replay_gives_tokens_once(

@@ -210,6 +210,9 @@ def test_refresh_tokens_rotate_and_reuse_revokes_the_family(
     reused = refresh(first["refresh_token"])  # a stolen copy of the rotated token
     assert reused.status_code == 400 and reused.json["error"] == "invalid_grant"
     assert refresh(second.json["refresh_token"]).json["error"] == "invalid_grant"
+    # Whoever holds the login's access tokens (the thief, maybe) loses them too.
+    for token in (first["access_token"], second.json["access_token"]):
+        assert client.get("/api/v1/me", headers=bearer(token)).status_code == 401
 
 
 def test_revocation(client: FlaskClient, providers: dict[str, str]) -> None:
@@ -222,11 +225,18 @@ def test_revocation(client: FlaskClient, providers: dict[str, str]) -> None:
                                               "refresh_token": tokens["refresh_token"],
                                               "client_id": "test-app"})
     assert again.json["error"] == "invalid_grant"
-    assert me(client, tokens["access_token"])["role"] == "holder"  # still valid until revoked
-    client.post("/oauth/revoke", data={"token": tokens["access_token"],
-                                       "token_type_hint": "access_token", "client_id": "test-app"})
+    # RFC 7009 §2.1: the access tokens of the same grant go with it.
     response = client.get("/api/v1/me", headers=bearer(tokens["access_token"]))
     assert response.status_code == 401 and response.json["code"] == "invalid_token"
+    # An access token alone: the login goes on.
+    other = Flow(client, providers["franceconnect"]).tokens("fc-revoke")
+    client.post("/oauth/revoke", data={"token": other["access_token"],
+                                       "token_type_hint": "access_token", "client_id": "test-app"})
+    response = client.get("/api/v1/me", headers=bearer(other["access_token"]))
+    assert response.status_code == 401 and response.json["code"] == "invalid_token"
+    assert client.post("/oauth/token", data={"grant_type": "refresh_token",
+                                             "refresh_token": other["refresh_token"],
+                                             "client_id": "test-app"}).status_code == 200
 
 
 def test_sessions_list_and_end(client: FlaskClient, providers: dict[str, str]) -> None:
@@ -239,9 +249,12 @@ def test_sessions_list_and_end(client: FlaskClient, providers: dict[str, str]) -
     target = next(s["id"] for s in listed)
     assert client.delete(f"/api/v1/me/sessions/{target}",
                          headers=bearer(second["access_token"])).status_code == 204
-    remaining = client.get("/api/v1/me/sessions", headers=bearer(second["access_token"])).json
+    # The ended login's access token ends with it; the other login goes on.
+    answers = {name: client.get("/api/v1/me/sessions", headers=bearer(tokens["access_token"]))
+               for name, tokens in (("first", first), ("second", second))}
+    assert sorted(a.status_code for a in answers.values()) == [200, 401]
+    [remaining] = [a.json for a in answers.values() if a.status_code == 200]
     assert [s["id"] for s in remaining] != [target] and len(remaining) == 1
-    del first
 
 
 def test_metadata_and_jwks(client: FlaskClient) -> None:
