@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import os
 import threading
 import time
@@ -151,3 +152,29 @@ def assert_lease_renewed(factory: sessionmaker[Session], table: type[Any], row_i
     finally:
         gate.set()
         job.join(60)
+
+
+def hold(monkeypatch: Any, owner: object, name: str) -> threading.Event:
+    """Make ``owner.name`` wait for the event returned before doing its work."""
+    gate = threading.Event()
+    real = getattr(owner, name)
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        assert gate.wait(60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, held)
+    return gate
+
+
+def waiting_deposit(factory: sessionmaker[Session], flux: Path) -> int:
+    """A deposit of the file ``flux`` received through the API, not processed yet."""
+    from tests.api.fixtures import CERTIFIER
+
+    with unit_of_work(factory) as db:
+        deposit = Deposit(file_name=flux.name, sha256=hashlib.sha256(flux.read_bytes()).hexdigest(),
+                          size_bytes=flux.stat().st_size, source="api", submitted_by=CERTIFIER,
+                          storage_path=str(flux))
+        db.add(deposit)
+        db.flush()
+        return deposit.id

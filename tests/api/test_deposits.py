@@ -29,7 +29,7 @@ from tests.api.builders import at_once
 from tests.api.fixtures import CERTIFIER
 from tests.conftest import DATA
 from tests.flux import NIL, certification, document, passage, titulaire
-from tests.helpers import assert_lease_renewed
+from tests.helpers import assert_lease_renewed, hold, waiting_deposit
 from tests.oauth import bearer, mint
 
 DEPOSITS = "/api/v1/certifier/deposits"
@@ -663,27 +663,13 @@ def test_a_long_load_keeps_its_claim(settings: Settings, vault: NirVault, tmp_pa
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """A load outlasting its lease renews it, so that a worker on another host does not
     take the deposit over (on SQLite, one host: the claimant's process decides)."""
-    import threading
-
     from ingestion.pipeline import Source
     from passport.deposits import service
 
-    gate = threading.Event()
-    real = service.ingest
-
-    def held(*args: Any) -> Any:
-        assert gate.wait(60)
-        return real(*args)
-
-    monkeypatch.setattr(service, "ingest", held)
+    gate = hold(monkeypatch, service, "ingest")
     flux = tmp_path / "long.xml"
     flux.write_bytes(document([passage("L-1")], id_flux="long-load"))
-    with unit_of_work(committed) as db:
-        deposit = Deposit(file_name="long.xml", sha256="5" * 64, size_bytes=1, source="api",
-                          submitted_by=CERTIFIER, storage_path=str(flux))
-        db.add(deposit)
-        db.flush()
-        deposit_id = deposit.id
+    deposit_id = waiting_deposit(committed, flux)
     assert_lease_renewed(
         committed, Deposit, deposit_id,
         lambda: service.process(committed, deposit_id, Source(flux), vault=vault,

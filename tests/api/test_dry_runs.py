@@ -29,7 +29,7 @@ from passport.jobs import InProcessQueue, JobContext
 from passport.nir import NirVault
 from passport.records.models import Passage
 from tests.flux import document, passage, titulaire
-from tests.helpers import assert_lease_renewed, count
+from tests.helpers import assert_lease_renewed, count, hold, waiting_deposit
 
 VALIDATE = "/api/v1/flux/validate"
 XML = {"Content-Type": "application/xml"}
@@ -234,30 +234,15 @@ def test_dry_runs_never_hold_up_a_deposit(
     """Anyone may queue dry runs: in the in-process pool they have a thread of their own,
     so a deposit filed behind them runs at once (two slow dry runs used to take both of the
     pool's threads)."""
-    import threading
-
     from passport.deposits.models import DepositStatus
-    from tests.api.fixtures import CERTIFIER
 
-    release = threading.Event()
-    real = dryruns.check
-
-    def slow(*args: Any) -> dict[str, Any]:
-        assert release.wait(60)
-        return real(*args)
-
-    monkeypatch.setattr(dryruns, "check", slow)
+    release = hold(monkeypatch, dryruns, "check")
     waiting = [left_behind(committed, auth_settings, MIXED) for _ in range(2)]
     for dry_run_id in waiting:
         queue.submit_dry_run(dry_run_id)
     flux = tmp_path / "deposit.xml"
     flux.write_bytes(document([passage("D-1")], id_flux="behind-dry-runs"))
-    with unit_of_work(committed) as db:
-        deposit = Deposit(file_name="deposit.xml", sha256="4" * 64, size_bytes=1, source="api",
-                          submitted_by=CERTIFIER, storage_path=str(flux))
-        db.add(deposit)
-        db.flush()
-        deposit_id = deposit.id
+    deposit_id = waiting_deposit(committed, flux)
     queue.submit(deposit_id)
     try:
         deadline = time.monotonic() + 60
@@ -368,18 +353,9 @@ def test_a_long_check_keeps_its_claim(auth_settings: Settings, committed: sessio
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """A check outlasting its lease renews it, so that a worker on another host does not
     take the dry run over (on SQLite, one host: the claimant's process decides)."""
-    import threading
-
     settings = dataclasses.replace(auth_settings, job_lease_seconds=1)
     ctx = JobContext(settings, committed, NirVault(settings))
-    gate = threading.Event()
-    real = dryruns.check
-
-    def held(*args: Any) -> dict[str, Any]:
-        assert gate.wait(60)
-        return real(*args)
-
-    monkeypatch.setattr(dryruns, "check", held)
+    gate = hold(monkeypatch, dryruns, "check")
     dry_run_id = left_behind(committed, settings, MIXED)
     assert_lease_renewed(committed, DryRun, dry_run_id, lambda: dryruns.run(ctx, dry_run_id),
                          gate, 1)
