@@ -42,6 +42,7 @@ from passport.auth.models import (
     RevokedAccessToken,
     Role,
 )
+from passport.auth.service import revoke_logins
 from passport.config import Settings
 from passport.db import utcnow
 from passport.web.db import session
@@ -189,8 +190,6 @@ def granted_scope(requested: str, role: Role) -> str:
 
 def revoke_family(family: str, reason: str) -> None:
     """End a login (one family): its refresh tokens and the access tokens issued with them."""
-    from passport.auth.service import revoke_logins
-
     revoke_logins(session(), [family], current_app.config["PASSPORT_SETTINGS"].access_token_ttl)
     log.warning("refresh token family revoked: %s", reason)
 
